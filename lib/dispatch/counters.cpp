@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+#include "dispatch/counters.hpp"
+
+namespace fcgimux::dispatch {
+
+Stats Counters::snapshot() const noexcept {
+  const auto get = [](const Counter& counter) {
+    return counter.load(std::memory_order_relaxed);
+  };
+  return Stats{
+      .connections_accepted = get(connections_accepted),
+      .connections_refused = get(connections_refused),
+      .connections_open = get(connections_open),
+      .requests_admitted = get(requests_admitted),
+      .requests_completed = get(requests_completed),
+      .requests_failed = get(requests_failed),
+      .requests_aborted = get(requests_aborted),
+      .requests_overloaded = get(requests_overloaded),
+      .requests_refused = get(requests_refused),
+      .requests_running = get(requests_running),
+      .requests_queued = get(requests_queued),
+      .bytes_in = get(bytes_in),
+      .bytes_out = get(bytes_out),
+      .input_buffered = get(input_buffered),
+      .output_buffered = get(output_buffered),
+  };
+}
+
+}  // namespace fcgimux::dispatch

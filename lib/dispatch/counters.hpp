@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "fcgimux/server.hpp"
+
+namespace fcgimux::dispatch {
+
+// The live counters behind Server::stats(). Each is updated with a relaxed atomic add by the
+// thread that sees the event: the I/O thread for connections, admission and bytes, workers for
+// running and finishing handlers.
+// Threading: Thread-safe.
+struct Counters {
+  using Counter = std::atomic<std::uint64_t>;
+  Counter connections_accepted{0};
+  Counter connections_refused{0};
+  Counter connections_open{0};
+  Counter requests_admitted{0};
+  Counter requests_completed{0};
+  Counter requests_failed{0};
+  Counter requests_aborted{0};
+  Counter requests_overloaded{0};
+  Counter requests_refused{0};
+  Counter requests_running{0};
+  Counter requests_queued{0};
+  Counter bytes_in{0};
+  Counter bytes_out{0};
+  Counter input_buffered{0};
+  Counter output_buffered{0};
+
+  static void add(Counter& counter, std::uint64_t n = 1) noexcept {
+    counter.fetch_add(n, std::memory_order_relaxed);
+  }
+  static void sub(Counter& counter, std::uint64_t n = 1) noexcept {
+    counter.fetch_sub(n, std::memory_order_relaxed);
+  }
+
+  Stats snapshot() const noexcept;
+};
+
+}  // namespace fcgimux::dispatch

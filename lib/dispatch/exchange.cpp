@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+#include "dispatch/exchange.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <utility>
+
+#include "dispatch/status.hpp"
+
+namespace fcgimux::dispatch {
+
+namespace {
+
+using protocol::kHeaderSize;
+using protocol::kMaxAlignedContentLength;
+
+std::string_view as_chars(std::span<const std::byte> bytes) noexcept {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+bool has_line_break(std::string_view text) noexcept {
+  return text.find_first_of("\r\n") != std::string_view::npos;
+}
+
+}  // namespace
+
+Exchange::Exchange(const ExchangeContext& context, std::uint64_t connection_id, std::uint16_t id,
+                   protocol::Role role, bool keep_conn, OutputBudget& budget)
+    : context_(context),
+      connection_id_(connection_id),
+      id_(id),
+      role_(role),
+      keep_conn_(keep_conn),
+      budget_(budget),
+      params_block_(context.params_budget) {
+  // FastCGI 1.0 §6.3: an Authorizer gets no body; nothing will ever arrive on its stdin.
+  if (role_ == protocol::Role::Authorizer) stdin_.ended = true;
+}
+
+Exchange::~Exchange() {
+  // Body bytes nobody will read (the handler returned early, or never ran).
+  Counters::sub(context_.counters.input_buffered, stdin_.unread() + data_.unread());
+}
+
+protocol::Error Exchange::append_params(std::span<const std::byte> piece) {
+  return params_block_.append(piece);
+}
+
+protocol::Error Exchange::finish_params() { return params_block_.parse(params_); }
+
+bool Exchange::push_stdin(std::span<const std::byte> bytes) { return push(stdin_, bytes); }
+bool Exchange::push_data(std::span<const std::byte> bytes) { return push(data_, bytes); }
+void Exchange::end_stdin() { end(stdin_); }
+void Exchange::end_data() { end(data_); }
+
+bool Exchange::stdin_ended() const {
+  const std::lock_guard lock(mutex_);
+  return stdin_.ended;
+}
+
+bool Exchange::data_ended() const {
+  const std::lock_guard lock(mutex_);
+  return data_.ended;
+}
+
+bool Exchange::holds_reader() const {
+  const std::lock_guard lock(mutex_);
+  return stdin_.holds_reader || data_.holds_reader;
+}
+
+bool Exchange::push(Stream& stream, std::span<const std::byte> bytes) {
+  bool filled = false;
+  {
+    const std::lock_guard lock(mutex_);
+    if (stream.ended || bytes.empty()) return false;
+    // Reclaim the read part before growing: the buffer then never holds more than the budget
+    // plus one record.
+    if (stream.read_pos == stream.bytes.size()) {
+      stream.bytes.clear();
+      stream.read_pos = 0;
+    } else if (stream.bytes.size() + bytes.size() > stream.bytes.capacity()) {
+      stream.bytes.erase(0, stream.read_pos);
+      stream.read_pos = 0;
+    }
+    stream.bytes.append(as_chars(bytes));
+    if (!stream.holds_reader && stream.unread() >= context_.body_budget) {
+      stream.holds_reader = true;
+      filled = true;
+    }
+  }
+  Counters::add(context_.counters.input_buffered, bytes.size());
+  readable_.notify_one();
+  return filled;
+}
+
+void Exchange::end(Stream& stream) {
+  {
+    const std::lock_guard lock(mutex_);
+    stream.ended = true;
+  }
+  readable_.notify_one();
+}
+
+std::size_t Exchange::read(Stream& stream, std::span<std::byte> into) {
+  if (into.empty()) return 0;
+  const std::stop_token stop = stop_.get_token();
+  std::size_t n = 0;
+  bool resume = false;
+  {
+    std::unique_lock lock(mutex_);
+    readable_.wait(lock, stop, [&] { return stream.unread() > 0 || stream.ended; });
+    if (stop.stop_requested()) return 0;
+    n = std::min(into.size(), stream.unread());
+    std::memcpy(into.data(), stream.bytes.data() + stream.read_pos, n);
+    stream.read_pos += n;
+    // Resume reading at half the budget, not at once, so that a handler reading in small
+    // pieces does not toggle the socket on every read.
+    if (stream.holds_reader && stream.unread() <= context_.body_budget / 2) {
+      stream.holds_reader = false;
+      resume = true;
+    }
+  }
+  Counters::sub(context_.counters.input_buffered, n);
+  if (resume) context_.outbound.push({Outbound::Kind::ResumeRead, this, {}});
+  return n;
+}
+
+void Exchange::set_status(int code) noexcept {
+  if (!headers_sent_) status_ = code;
+}
+
+void Exchange::add_header(std::string_view name, std::string_view value) {
+  if (headers_sent_) return;
+  if (name.empty() || has_line_break(name) || has_line_break(value) ||
+      name.find(':') != std::string_view::npos) {
+    context_.logger.log(LogLevel::Warning, "conn {} req {}: header refused: bad name or value",
+                        connection_id_, id_);
+    return;
+  }
+  headers_.append(name).append(": ").append(value).append("\r\n");
+}
+
+void Exchange::send_headers() {
+  if (headers_sent_) return;
+  headers_sent_ = true;
+  if (chunk_.empty()) chunk_.assign(kHeaderSize, '\0');
+  chunk_.append("Status: ").append(std::to_string(status_));
+  if (const std::string_view reason = reason_phrase(status_); !reason.empty()) {
+    chunk_.append(" ").append(reason);
+  }
+  chunk_.append("\r\n").append(headers_).append("\r\n");
+  headers_.clear();
+  headers_.shrink_to_fit();
+}
+
+void Exchange::write(std::span<const std::byte> bytes) {
+  if (stopped()) return;
+  send_headers();
+  while (!bytes.empty()) {
+    const std::size_t room = kHeaderSize + kMaxAlignedContentLength - chunk_.size();
+    const std::size_t take = std::min(room, bytes.size());
+    chunk_.append(as_chars(bytes.first(take)));
+    bytes = bytes.subspan(take);
+    if (chunk_.size() == kHeaderSize + kMaxAlignedContentLength && !send_chunk()) return;
+  }
+}
+
+void Exchange::flush() {
+  if (stopped()) return;
+  send_headers();
+  if (chunk_.size() > kHeaderSize) send_chunk();
+}
+
+void Exchange::seal_chunk() {
+  const std::size_t length = chunk_.size() - kHeaderSize;
+  const protocol::Header header{.type = protocol::RecordType::Stdout,
+                                .request_id = id_,
+                                .content_length = static_cast<std::uint16_t>(length),
+                                .padding_length = protocol::padding_for(length)};
+  protocol::encode_header(header,
+                          std::span<std::byte, kHeaderSize>(
+                              reinterpret_cast<std::byte*>(chunk_.data()), kHeaderSize));
+  chunk_.append(header.padding_length, '\0');
+}
+
+bool Exchange::send_chunk() {
+  seal_chunk();
+  std::string records = std::exchange(chunk_, {});
+  chunk_.assign(kHeaderSize, '\0');
+  if (!budget_.acquire(records.size(), stop_.get_token())) return false;
+  context_.outbound.push({Outbound::Kind::Records, this, std::move(records)});
+  return true;
+}
+
+void Exchange::log_error(std::string_view line) {
+  if (stopped() || line.empty()) return;
+  stderr_used_ = true;
+  std::string text(line);
+  if (text.back() != '\n') text.push_back('\n');
+  std::string records;
+  protocol::append_records(records, protocol::RecordType::Stderr, id_, text);
+  if (!budget_.acquire(records.size(), stop_.get_token())) return;
+  context_.outbound.push({Outbound::Kind::Records, this, std::move(records)});
+}
+
+void Exchange::answer_failure(int code, std::string_view what) noexcept {
+  context_.logger.log(LogLevel::Error, "conn {} req {}: handler threw: {}", connection_id_, id_,
+                      what);
+  if (headers_sent_ || stopped()) return;
+  try {
+    status_ = code;
+    headers_ = "Content-Type: text/plain\r\n";
+    chunk_.clear();
+    const std::string body = std::to_string(code) + " " + std::string(reason_phrase(code)) + "\n";
+    write(std::as_bytes(std::span(body)));
+  } catch (...) {
+    // Out of memory while answering: the request still ends below.
+  }
+}
+
+void Exchange::run(Handler& handler) noexcept {
+  Counters& counters = context_.counters;
+  Counters::sub(counters.requests_queued);
+  Counters::add(counters.requests_running);
+  bool failed = false;
+  {
+    Request request(*this);
+    Response response(*this);
+    try {
+      handler.handle(request, response);
+    } catch (const LimitExceeded& e) {
+      failed = true;
+      answer_failure(413, e.what());
+    } catch (const std::exception& e) {
+      failed = true;
+      answer_failure(500, e.what());
+    } catch (...) {
+      failed = true;
+      answer_failure(500, "an exception not derived from std::exception");
+    }
+  }
+  Counters::sub(counters.requests_running);
+  Counters::add(stopped() ? counters.requests_aborted
+                          : (failed ? counters.requests_failed : counters.requests_completed));
+  finish();
+}
+
+void Exchange::finish() noexcept {
+  // FastCGI 1.0 §6.2: the Responder ends its streams with empty records, then ends the
+  // request. The closing records always go out, even after a stop: END_REQUEST is what tells
+  // the client the id is free again. (Only allocation can throw here; noexcept then ends the
+  // process, as there is no way to finish the request.)
+  std::string records;
+  if (!stopped()) send_headers();
+  if (!stopped() && chunk_.size() > kHeaderSize) {
+    seal_chunk();
+    records = std::move(chunk_);
+  }
+  protocol::append_records(records, protocol::RecordType::Stdout, id_, std::string_view());
+  if (stderr_used_) {
+    protocol::append_records(records, protocol::RecordType::Stderr, id_, std::string_view());
+  }
+  protocol::append_end_request(records, id_, app_status_,
+                               protocol::ProtocolStatus::RequestComplete);
+  budget_.add(records.size());
+  context_.outbound.push({Outbound::Kind::End, this, std::move(records)});
+}
+
+}  // namespace fcgimux::dispatch

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Exchange: the state of one request, shared by the I/O thread and the worker that runs it.
+//
+// Life, as a two-party handshake (no shared_ptr):
+//  1. The I/O thread creates it at BEGIN_REQUEST and owns it alone while PARAMS arrive.
+//  2. Admission puts it in the AdmissionQueue. The I/O thread may take it back out
+//     (AdmissionQueue::remove) when the request is aborted before a worker took it.
+//  3. A worker pops it, runs the handler, and hands it back with Outbound::End — the last
+//     thing the worker does with it.
+//  4. The I/O thread deletes it: after End, or at once when it was never admitted or was
+//     taken back out of the queue.
+//
+// Hand-offs inside it, each guarded by mutex_:
+//  - the body streams (FCGI_STDIN, FCGI_DATA): producer the I/O thread (push_*, end_*),
+//    consumer the worker (read via Request);
+//  - the stop source: stop() from the I/O thread, stop_token() anywhere (std::stop_source is
+//    itself thread-safe).
+// Everything else is owned by one side: the output state by the worker running the request,
+// the fields marked "I/O thread only" by the I/O thread.
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dispatch/counters.hpp"
+#include "dispatch/outbound_queue.hpp"
+#include "dispatch/output_budget.hpp"
+#include "fcgimux/handler.hpp"
+#include "fcgimux/protocol.hpp"
+#include "util/logger.hpp"
+
+namespace fcgimux::io {
+class Connection;
+}
+
+namespace fcgimux::dispatch {
+
+// What every exchange of one server shares. Owned by the server; outlives every exchange.
+struct ExchangeContext {
+  OutboundQueue& outbound;
+  Counters& counters;
+  const util::Logger& logger;
+  std::size_t params_budget;
+  std::size_t body_budget;
+};
+
+// Threading: as the file comment says, method by method.
+class Exchange {
+ public:
+  // I/O thread. `budget` is the output budget of the request's connection; it must outlive
+  // the exchange.
+  Exchange(const ExchangeContext& context, std::uint64_t connection_id, std::uint16_t id,
+           protocol::Role role, bool keep_conn, OutputBudget& budget);
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  std::uint16_t id() const noexcept { return id_; }
+  protocol::Role role() const noexcept { return role_; }
+  bool keep_conn() const noexcept { return keep_conn_; }
+  std::uint64_t connection_id() const noexcept { return connection_id_; }
+
+  // --- I/O thread, before admission ---------------------------------------------------------
+  // Appends one PARAMS piece; Error::NameValueTooLarge past ExchangeContext::params_budget.
+  protocol::Error append_params(std::span<const std::byte> piece);
+  // Parses the complete params block (the empty PARAMS record arrived).
+  protocol::Error finish_params();
+
+  // --- I/O thread, any time -----------------------------------------------------------------
+  // Appends body bytes. Returns true when this push filled the stream's budget: the caller
+  // stops reading the connection until a ResumeRead for this exchange (or its deletion; see
+  // holds_reader()).
+  bool push_stdin(std::span<const std::byte> bytes);
+  bool push_data(std::span<const std::byte> bytes);
+  void end_stdin();
+  void end_data();
+  bool stdin_ended() const;
+  bool data_ended() const;
+  // Whether the last push filled a budget that no ResumeRead has released yet.
+  bool holds_reader() const;
+  // Cancels the request: its stop token fires, blocked reads and writes return.
+  void stop() noexcept { stop_.request_stop(); }
+  bool stopped() const noexcept { return stop_.stop_requested(); }
+
+  // I/O thread only: the connection the request arrived on (opaque to this layer) and
+  // whether the request is admitted (queued or running), as the connection tracks it.
+  io::Connection* connection = nullptr;
+  bool admitted = false;
+
+  // --- the worker running the request -------------------------------------------------------
+  // Runs `handler` and hands the exchange back with Outbound::End. The exchange may be gone
+  // when this returns.
+  void run(Handler& handler) noexcept;
+
+  std::span<const protocol::NameValue> params() const noexcept { return params_; }
+  std::stop_token stop_token() const noexcept { return stop_.get_token(); }
+  std::size_t read_stdin(std::span<std::byte> into) { return read(stdin_, into); }
+  std::size_t read_data(std::span<std::byte> into) { return read(data_, into); }
+
+  void set_status(int code) noexcept;
+  void add_header(std::string_view name, std::string_view value);
+  bool headers_sent() const noexcept { return headers_sent_; }
+  void write(std::span<const std::byte> bytes);
+  void flush();
+  void log_error(std::string_view line);
+  void set_app_status(std::uint32_t status) noexcept { app_status_ = status; }
+
+ private:
+  // One inbound stream: bytes pushed by the I/O thread, read by the worker.
+  struct Stream {
+    std::string bytes;         // bytes[read_pos..] are unread
+    std::size_t read_pos = 0;
+    bool ended = false;
+    bool holds_reader = false;  // this stream's fill paused the connection
+    std::size_t unread() const noexcept { return bytes.size() - read_pos; }
+  };
+
+  bool push(Stream& stream, std::span<const std::byte> bytes);
+  void end(Stream& stream);
+  std::size_t read(Stream& stream, std::span<std::byte> into);
+
+  void send_headers();
+  // Seals the STDOUT record being built and hands it to the I/O thread, waiting for output
+  // budget. Returns false (dropping it) once the request is stopped.
+  bool send_chunk();
+  void seal_chunk();
+  void answer_failure(int code, std::string_view what) noexcept;
+  void finish() noexcept;
+
+  const ExchangeContext& context_;
+  const std::uint64_t connection_id_;
+  const std::uint16_t id_;
+  const protocol::Role role_;
+  const bool keep_conn_;
+  OutputBudget& budget_;
+
+  protocol::NameValueBlock params_block_;
+  std::vector<protocol::NameValue> params_;  // views into params_block_
+
+  mutable std::mutex mutex_;
+  std::condition_variable_any readable_;
+  Stream stdin_;  // Guarded by mutex_.
+  Stream data_;   // Guarded by mutex_.
+  std::stop_source stop_;
+
+  // Output: the worker's only.
+  std::string chunk_;  // one STDOUT record being built: 8-byte header space, then content
+  int status_ = 200;
+  std::string headers_;  // "Name: value\r\n" lines
+  bool headers_sent_ = false;
+  bool stderr_used_ = false;
+  std::uint32_t app_status_ = 0;
+};
+
+}  // namespace fcgimux::dispatch

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+#include "dispatch/outbound_queue.hpp"
+
+#include <utility>
+
+namespace fcgimux::dispatch {
+
+void OutboundQueue::push(Outbound message) {
+  bool was_empty = false;
+  {
+    const std::lock_guard lock(mutex_);
+    was_empty = messages_.empty();
+    messages_.push_back(std::move(message));
+  }
+  // The consumer swaps the whole vector out under the lock, so the push that finds it empty
+  // is the one whose wake-up the consumer has not yet answered.
+  if (was_empty) wake_(context_);
+}
+
+void OutboundQueue::drain(std::vector<Outbound>& into) {
+  into.clear();
+  const std::lock_guard lock(mutex_);
+  into.swap(messages_);
+}
+
+}  // namespace fcgimux::dispatch

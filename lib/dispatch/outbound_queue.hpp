@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The workers → I/O thread hand-off. Producers: every worker (a request's records, its end,
+// and "the body drained, read the socket again"). Consumer: the I/O thread, which takes the
+// whole queue at each wake-up. The wake function (uv_async_send in the I/O layer) coalesces,
+// so a wake-up is sent only when the queue goes from empty to non-empty and the consumer
+// always drains everything it finds.
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace fcgimux::dispatch {
+
+class Exchange;
+
+// One message from a worker about one request.
+struct Outbound {
+  enum class Kind : unsigned char {
+    Records,     // `bytes` are complete records for the request's connection
+    End,         // the handler is done; `bytes` are its last records, END_REQUEST included.
+                 // The worker gives up the exchange with this message.
+    ResumeRead,  // the request's unread body fell under its budget
+  };
+  Kind kind;
+  Exchange* exchange;
+  std::string bytes;
+};
+
+// Threading: Thread-safe. push() from workers, drain() on the I/O thread.
+class OutboundQueue {
+ public:
+  using Wake = void (*)(void* context) noexcept;
+  OutboundQueue(Wake wake, void* context) noexcept : wake_(wake), context_(context) {}
+  OutboundQueue(const OutboundQueue&) = delete;
+  OutboundQueue& operator=(const OutboundQueue&) = delete;
+
+  void push(Outbound message);
+  // Moves every queued message into `into` (which it clears first), oldest first.
+  void drain(std::vector<Outbound>& into);
+
+ private:
+  const Wake wake_;
+  void* const context_;
+  std::mutex mutex_;
+  std::vector<Outbound> messages_;  // Guarded by mutex_.
+};
+
+}  // namespace fcgimux::dispatch

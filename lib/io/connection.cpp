@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: MIT
+#include "io/connection.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "io/listener.hpp"
+#include "io/server_core.hpp"
+
+namespace fcgimux::io {
+
+namespace {
+
+using dispatch::Counters;
+using dispatch::Exchange;
+using protocol::ProtocolStatus;
+using protocol::RecordType;
+
+std::span<const std::byte> as_bytes(std::string_view text) noexcept {
+  return std::as_bytes(std::span(text));
+}
+
+}  // namespace
+
+Connection::Connection(ServerCore& server, std::uint64_t id, bool tcp)
+    : server_(server),
+      id_(id),
+      tcp_(tcp),
+      budget_(server.config.connection_output_budget, server.counters) {}
+
+Connection::~Connection() {
+  // Only reached once closed and without exchanges (free_if_done), or when the server is torn
+  // down after its loop ended; either way no worker holds an exchange of ours.
+  for (Exchange* exchange : requests_) delete exchange;
+}
+
+int Connection::accept(Listener& listener) noexcept {
+  int rc = tcp_ ? uv_tcp_init(&server_.loop, &handle_.tcp)
+                : uv_pipe_init(&server_.loop, &handle_.pipe, 0);
+  if (rc != 0) return rc;  // nothing to close: the handle never opened
+  handle_.handle.data = this;
+  rc = listener.accept(handle_.stream);
+  if (rc == 0 && tcp_) {
+    // Responses are written whole (one writev per batch), so Nagle's algorithm only adds
+    // latency: a small response would wait for the previous one's ACK.
+    rc = uv_tcp_nodelay(&handle_.tcp, 1);
+  }
+  if (rc == 0) rc = uv_read_start(&handle_.stream, on_alloc, on_read);
+  if (rc != 0) close(LogLevel::Warning, uv_strerror(rc));
+  return rc;
+}
+
+// --- reading -----------------------------------------------------------------------------------
+
+void Connection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<Connection*>(handle->data);
+  const std::span<char> buffer = self->server_.read_buffer();
+  *buf = uv_buf_init(buffer.data(), static_cast<unsigned>(buffer.size()));
+}
+
+void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
+  auto* self = static_cast<Connection*>(stream->data);
+  if (nread > 0) {
+    const auto n = static_cast<std::size_t>(nread);
+    Counters::add(self->server_.counters.bytes_in, n);
+    self->consume(std::as_bytes(std::span(buf->base, n)));
+    self->flush();
+  } else if (nread == UV_EOF) {
+    const bool mid_request = !self->decoder_.at_record_boundary() ||
+                             std::any_of(self->requests_.begin(), self->requests_.end(),
+                                         [](const Exchange* e) { return !e->admitted; });
+    self->close(mid_request ? LogLevel::Info : LogLevel::Debug,
+                mid_request ? "peer closed in the middle of a request" : "peer closed");
+  } else if (nread < 0) {
+    self->close(LogLevel::Info, uv_strerror(static_cast<int>(nread)));
+  }
+}
+
+void Connection::consume(std::span<const std::byte> bytes) noexcept {
+  try {
+    protocol::Record record;
+    while (state_ == State::Open) {
+      const protocol::DecodeStatus status = decoder_.next(bytes, record);
+      if (status == protocol::DecodeStatus::NeedMore) return;
+      if (status == protocol::DecodeStatus::Error) {
+        close(LogLevel::Warning, protocol::to_string(decoder_.error()));
+        return;
+      }
+      handle_record(record);
+    }
+  } catch (const std::exception& e) {
+    close(LogLevel::Error, e.what());
+  }
+}
+
+void Connection::handle_record(const protocol::Record& record) {
+  const protocol::Header& header = record.header;
+  // FastCGI 1.0 §3.3: records on the null request id are management records.
+  if (header.request_id == protocol::kNullRequestId) return handle_management(record);
+  switch (header.type) {
+    case RecordType::BeginRequest:
+      return handle_begin(record);
+    case RecordType::AbortRequest:
+      return handle_abort(header.request_id);
+    case RecordType::Params:
+    case RecordType::Stdin:
+    case RecordType::Data:
+      break;
+    default:
+      server_.logger.log(LogLevel::Warning, "conn {}: closed: record type {} ({}) on request {}",
+                         id_, static_cast<unsigned>(header.type), protocol::to_string(header.type),
+                         header.request_id);
+      return close(LogLevel::Debug, "bad record type");
+  }
+  // FastCGI 1.0 §3.3: records for a request id that is not active are ignored (a request the
+  // server already answered may still be sending its body).
+  Exchange* exchange = find(header.request_id);
+  if (exchange == nullptr) return;
+  if (header.type == RecordType::Params) return handle_params(*exchange, record.content);
+  handle_body(*exchange, record);
+}
+
+void Connection::handle_management(const protocol::Record& record) {
+  // FastCGI 1.0 §4.1: FCGI_GET_VALUES asks for variables; answer those we know, leave out the
+  // rest. §4.2: any other management type is answered FCGI_UNKNOWN_TYPE.
+  if (record.header.type != RecordType::GetValues) {
+    std::string answer;
+    protocol::append_unknown_type(answer, static_cast<std::uint8_t>(record.header.type));
+    return queue_bytes(std::move(answer), false);
+  }
+  std::vector<protocol::NameValue> asked;
+  const std::string_view content(reinterpret_cast<const char*>(record.content.data()),
+                                 record.content.size());
+  if (const protocol::Error error = protocol::parse_name_values(content, asked);
+      error != protocol::Error::None) {
+    server_.logger.log(LogLevel::Warning, "conn {}: closed: FCGI_GET_VALUES: {}", id_,
+                       protocol::to_string(error));
+    return close(LogLevel::Debug, "bad FCGI_GET_VALUES");
+  }
+  const Config& config = server_.config;
+  const std::string max_conns = std::to_string(config.max_connections);
+  const std::string max_reqs = std::to_string(config.max_requests);
+  std::vector<protocol::NameValue> answers;
+  for (const protocol::NameValue& pair : asked) {
+    if (pair.name == protocol::kMaxConns) answers.push_back({protocol::kMaxConns, max_conns});
+    if (pair.name == protocol::kMaxReqs) answers.push_back({protocol::kMaxReqs, max_reqs});
+    if (pair.name == protocol::kMpxsConns) {
+      answers.push_back({protocol::kMpxsConns, config.multiplex ? "1" : "0"});
+    }
+  }
+  std::string answer;
+  protocol::append_get_values_result(answer, answers);
+  queue_bytes(std::move(answer), false);
+}
+
+void Connection::handle_begin(const protocol::Record& record) {
+  const std::uint16_t request_id = record.header.request_id;
+  protocol::BeginRequestBody body;
+  if (protocol::parse_begin_request(record.content, body) != protocol::Error::None) {
+    server_.logger.log(LogLevel::Warning,
+                       "conn {}: closed: FCGI_BEGIN_REQUEST for request {} has {} bytes, not 8",
+                       id_, request_id, record.content.size());
+    return close(LogLevel::Debug, "bad FCGI_BEGIN_REQUEST");
+  }
+  if (find(request_id) != nullptr) {
+    server_.logger.log(LogLevel::Warning,
+                       "conn {}: closed: FCGI_BEGIN_REQUEST for request {}, which is active", id_,
+                       request_id);
+    return close(LogLevel::Debug, "duplicate request id");
+  }
+  const bool keep_conn = (body.flags & protocol::kKeepConn) != 0;
+  if (!keep_conn) close_when_idle_ = true;
+  const Config& config = server_.config;
+  if (body.role < 1 || body.role > 3) {
+    // FastCGI 1.0 §5.5: a role the application does not play is FCGI_UNKNOWN_ROLE.
+    server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: unknown role {}", id_,
+                       request_id, body.role);
+    Counters::add(server_.counters.requests_refused);
+    reply(request_id, ProtocolStatus::UnknownRole, 0, {});
+    return close_if_done();
+  }
+  if (!requests_.empty() &&
+      (!config.multiplex || requests_.size() >= config.max_requests_per_connection)) {
+    // FastCGI 1.0 §5.5: FCGI_CANT_MPX_CONN for a request on a connection that cannot take
+    // another one.
+    server_.logger.log(LogLevel::Warning,
+                       "conn {} req {}: refused: {} requests in flight on this connection", id_,
+                       request_id, requests_.size());
+    Counters::add(server_.counters.requests_refused);
+    reply(request_id, ProtocolStatus::CantMpxConn, 0, {});
+    return close_if_done();
+  }
+  if (server_.draining()) {
+    reply_overloaded(request_id);
+    return close_if_done();
+  }
+  auto* exchange = new Exchange(server_.exchange_context, id_, request_id,
+                                static_cast<protocol::Role>(body.role), keep_conn, budget_);
+  exchange->connection = this;
+  requests_.push_back(exchange);
+}
+
+void Connection::handle_abort(std::uint16_t request_id) {
+  Exchange* exchange = find(request_id);
+  if (exchange == nullptr || exchange->stopped()) return;
+  server_.logger.log(LogLevel::Debug, "conn {} req {}: aborted by the client", id_, request_id);
+  // FastCGI 1.0 §5.4: the application answers FCGI_ABORT_REQUEST with FCGI_END_REQUEST: at
+  // once for a request no handler runs, when the handler returns for a running one.
+  if (!exchange->admitted || server_.queue.remove(exchange)) {
+    if (exchange->admitted) {
+      Counters::sub(server_.counters.requests_queued);
+      Counters::add(server_.counters.requests_aborted);
+    }
+    reply(request_id, ProtocolStatus::RequestComplete, 0, {});
+    remove(*exchange);
+    return close_if_done();
+  }
+  exchange->stop();
+}
+
+void Connection::handle_params(Exchange& exchange, std::span<const std::byte> content) {
+  if (exchange.admitted) {
+    server_.logger.log(LogLevel::Warning, "conn {} req {}: closed: FCGI_PARAMS after its end",
+                       id_, exchange.id());
+    return close(LogLevel::Debug, "params after their end");
+  }
+  const std::uint16_t request_id = exchange.id();
+  if (!content.empty()) {
+    if (exchange.append_params(content) == protocol::Error::None) return;
+    server_.logger.log(LogLevel::Warning,
+                       "conn {} req {}: refused: params larger than max_params_bytes ({})", id_,
+                       request_id, server_.config.max_params_bytes);
+    Counters::add(server_.counters.requests_refused);
+    remove(exchange);
+    reply(request_id, ProtocolStatus::RequestComplete, 431, "request params too large\n");
+    return close_if_done();
+  }
+  // FastCGI 1.0 §3.3: an empty record ends the PARAMS stream; the request is complete enough
+  // to run.
+  if (const protocol::Error error = exchange.finish_params(); error != protocol::Error::None) {
+    server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: bad params: {}", id_,
+                       request_id, protocol::to_string(error));
+    Counters::add(server_.counters.requests_refused);
+    remove(exchange);
+    reply(request_id, ProtocolStatus::RequestComplete, 400, "malformed request params\n");
+    return close_if_done();
+  }
+  if (!server_.admit(exchange)) {
+    remove(exchange);
+    reply_overloaded(request_id);
+    close_if_done();
+  }
+}
+
+void Connection::handle_body(Exchange& exchange, const protocol::Record& record) {
+  const bool is_stdin = record.header.type == RecordType::Stdin;
+  // FCGI_DATA belongs to the Filter role; anything else has no reader for it.
+  if (!is_stdin && exchange.role() != protocol::Role::Filter) return;
+  if (exchange.stopped()) return;
+  if (record.content.empty()) {
+    return is_stdin ? exchange.end_stdin() : exchange.end_data();
+  }
+  const bool filled =
+      is_stdin ? exchange.push_stdin(record.content) : exchange.push_data(record.content);
+  if (filled) hold_reading();
+}
+
+// --- answering ---------------------------------------------------------------------------------
+
+Exchange* Connection::find(std::uint16_t request_id) const noexcept {
+  for (Exchange* exchange : requests_) {
+    if (exchange->id() == request_id) return exchange;
+  }
+  return nullptr;
+}
+
+void Connection::reply(std::uint16_t request_id, ProtocolStatus status, int http_status,
+                       std::string_view body) {
+  std::string records;
+  if (http_status != 0) {
+    std::string response = "Status: " + std::to_string(http_status) +
+                           "\r\nContent-Type: text/plain\r\n";
+    if (http_status == 503) response += "Retry-After: 1\r\n";
+    response.append("\r\n").append(body);
+    protocol::append_records(records, RecordType::Stdout, request_id, as_bytes(response));
+    protocol::append_records(records, RecordType::Stdout, request_id, std::string_view());
+  }
+  protocol::append_end_request(records, request_id, 0, status);
+  queue_bytes(std::move(records), false);
+}
+
+void Connection::reply_overloaded(std::uint16_t request_id) {
+  Counters::add(server_.counters.requests_overloaded);
+  server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: overloaded ({} requests admitted)",
+                     id_, request_id, server_.config.max_requests);
+  OverloadReply how = server_.config.overload_reply;
+  if (how == OverloadReply::Automatic) {
+    // A client that multiplexes knows FCGI_OVERLOADED; one that sends a request per
+    // connection (nginx, Apache) turns it into a bare 502, so it gets a 503 it can pass on.
+    how = requests_.empty() ? OverloadReply::Http503 : OverloadReply::ProtocolStatus;
+  }
+  if (how == OverloadReply::ProtocolStatus) {
+    reply(request_id, ProtocolStatus::Overloaded, 0, {});
+  } else {
+    reply(request_id, ProtocolStatus::RequestComplete, 503, "server overloaded\n");
+  }
+}
+
+void Connection::remove(Exchange& exchange) noexcept {
+  if (exchange.holds_reader()) release_reading();
+  if (exchange.admitted) server_.release_admission();
+  requests_.erase(std::find(requests_.begin(), requests_.end(), &exchange));
+  delete &exchange;
+}
+
+void Connection::hold_reading() noexcept {
+  if (read_holds_++ == 0 && state_ == State::Open) uv_read_stop(&handle_.stream);
+}
+
+void Connection::release_reading() noexcept {
+  if (--read_holds_ == 0 && state_ == State::Open) {
+    const int rc = uv_read_start(&handle_.stream, on_alloc, on_read);
+    if (rc != 0) close(LogLevel::Warning, uv_strerror(rc));
+  }
+}
+
+void Connection::close_if_done() noexcept {
+  if (state_ == State::Open && requests_.empty() && (close_when_idle_ || server_.draining()) &&
+      !write_in_flight_ && pending_.empty()) {
+    close(LogLevel::Debug, "done");
+  }
+}
+
+// --- writing -----------------------------------------------------------------------------------
+
+void Connection::queue_bytes(std::string bytes, bool budgeted) {
+  if (state_ != State::Open) {
+    if (budgeted) budget_.release(bytes.size());
+    return;
+  }
+  if (budgeted) pending_budgeted_ += bytes.size();
+  pending_.push_back(std::move(bytes));
+}
+
+bool Connection::deliver(dispatch::Outbound& message) noexcept {
+  Exchange& exchange = *message.exchange;
+  if (message.kind == dispatch::Outbound::Kind::ResumeRead) {
+    if (state_ == State::Open) release_reading();
+    return state_ == State::Open;
+  }
+  try {
+    queue_bytes(std::move(message.bytes), true);
+  } catch (const std::exception& e) {
+    budget_.release(message.bytes.size());
+    close(LogLevel::Error, e.what());
+  }
+  if (message.kind == dispatch::Outbound::Kind::End) {
+    remove(exchange);
+    if (state_ != State::Open) {
+      free_if_done();
+      return false;
+    }
+    close_if_done();
+  }
+  return state_ == State::Open;
+}
+
+void Connection::flush() noexcept {
+  if (state_ != State::Open || write_in_flight_ || pending_.empty()) return;
+  writing_.swap(pending_);
+  writing_budgeted_ = std::exchange(pending_budgeted_, 0);
+  buffers_.clear();
+  for (std::string& bytes : writing_) {
+    buffers_.push_back(uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size())));
+  }
+  write_request_.data = this;
+  const int rc = uv_write(&write_request_, &handle_.stream, buffers_.data(),
+                          static_cast<unsigned>(buffers_.size()), on_write);
+  if (rc != 0) {
+    budget_.release(std::exchange(writing_budgeted_, 0));
+    writing_.clear();
+    return close(LogLevel::Info, uv_strerror(rc));
+  }
+  write_in_flight_ = true;
+}
+
+void Connection::on_write(uv_write_t* request, int status) noexcept {
+  auto* self = static_cast<Connection*>(request->data);
+  self->write_in_flight_ = false;
+  if (status == 0) {
+    std::size_t written = 0;
+    for (const std::string& bytes : self->writing_) written += bytes.size();
+    Counters::add(self->server_.counters.bytes_out, written);
+  }
+  self->budget_.release(std::exchange(self->writing_budgeted_, 0));
+  self->writing_.clear();
+  if (status != 0) {
+    if (status != UV_ECANCELED) self->close(LogLevel::Info, uv_strerror(status));
+    return self->free_if_done();
+  }
+  self->flush();
+  self->close_if_done();
+}
+
+// --- closing -----------------------------------------------------------------------------------
+
+void Connection::close(LogLevel level, std::string_view why) noexcept {
+  if (state_ != State::Open) return;
+  state_ = State::Closing;
+  server_.logger.log(level, "conn {}: closed: {}", id_, why);
+  budget_.close();
+  budget_.release(std::exchange(pending_budgeted_, 0));
+  pending_.clear();
+  // Requests no handler runs end here; running ones are stopped and stay in the table until
+  // their worker hands them back.
+  for (std::size_t i = requests_.size(); i-- > 0;) {
+    Exchange* exchange = requests_[i];
+    if (!exchange->admitted) {
+      remove(*exchange);
+    } else if (server_.queue.remove(exchange)) {
+      Counters::sub(server_.counters.requests_queued);
+      Counters::add(server_.counters.requests_aborted);
+      remove(*exchange);
+    } else {
+      exchange->stop();
+    }
+  }
+  // accept() opened the handle before anything could close the connection.
+  uv_close(&handle_.handle, on_close);
+}
+
+void Connection::on_close(uv_handle_t* handle) noexcept {
+  auto* self = static_cast<Connection*>(handle->data);
+  self->state_ = State::Closed;
+  self->free_if_done();
+}
+
+void Connection::free_if_done() noexcept {
+  if (state_ == State::Closed && requests_.empty() && !write_in_flight_) {
+    server_.remove_connection(*this);
+  }
+}
+
+void Connection::drain() noexcept {
+  if (requests_.empty()) close(LogLevel::Debug, "server stopping");
+}
+
+void Connection::cancel_requests() noexcept {
+  for (std::size_t i = requests_.size(); i-- > 0;) {
+    Exchange* exchange = requests_[i];
+    if (!exchange->admitted) {
+      remove(*exchange);
+    } else if (server_.queue.remove(exchange)) {
+      Counters::sub(server_.counters.requests_queued);
+      Counters::add(server_.counters.requests_aborted);
+      reply(exchange->id(), ProtocolStatus::RequestComplete, 0, {});
+      remove(*exchange);
+    } else {
+      exchange->stop();
+    }
+  }
+  flush();
+  close_if_done();
+}
+
+}  // namespace fcgimux::io

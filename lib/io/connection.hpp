@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// One client connection: reads bytes, decodes records, keeps the table of the requests in
+// flight on it (id → Exchange), and writes what their workers produce.
+//
+//            accept
+//              │
+//              ▼
+//   ┌──────── Open ◄──────────────┐   reading, unless a request's body budget is full
+//   │          │ │                │   (read holds > 0: TCP pushes back on the client)
+//   │          │ └── read hold ───┘
+//   │          │
+//   │  peer closed, bad input, write error, last request done without FCGI_KEEP_CONN,
+//   │  idle while the server drains
+//   │          ▼
+//   │       Closing    handle closing; queued requests are taken back, running ones are
+//   │          │       stopped and their END arrives later; nothing more is written
+//   │          ▼
+//   └──►    Closed     handle closed; freed once its last exchange is gone
+//
+// Threading: I/O thread only.
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dispatch/exchange.hpp"
+#include "dispatch/output_budget.hpp"
+#include "fcgimux/protocol.hpp"
+
+namespace fcgimux::io {
+
+class Listener;
+class ServerCore;
+
+class Connection {
+ public:
+  Connection(ServerCore& server, std::uint64_t id, bool tcp);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Accepts the connection waiting on `listener` and starts reading. Returns 0 or a libuv
+  // error: a failed handle init leaves nothing to close (the caller deletes the connection);
+  // any later failure leaves the connection closing, to be freed by its close callback.
+  int accept(Listener& listener) noexcept;
+  // Closes at once, e.g. past max_connections. `why` goes to the log at `level`.
+  void close(LogLevel level, std::string_view why) noexcept;
+
+  // A worker's message about one of this connection's exchanges. Returns whether the
+  // connection is still open; when it returns false the connection may have been freed.
+  bool deliver(dispatch::Outbound& message) noexcept;
+  // Starts writing what deliver() queued, unless a write is in flight.
+  void flush() noexcept;
+  // The server drains: close now when idle, else once the requests in flight end.
+  void drain() noexcept;
+  // The shutdown deadline passed: cancel every request.
+  void cancel_requests() noexcept;
+
+  std::uint64_t id() const noexcept { return id_; }
+  bool closed() const noexcept { return state_ != State::Open; }
+  // Where the server's list holds this connection, for removal in O(1).
+  std::list<std::unique_ptr<Connection>>::iterator list_position;
+
+ private:
+  enum class State : unsigned char { Open, Closing, Closed };
+
+  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf) noexcept;
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void on_write(uv_write_t* request, int status) noexcept;
+  static void on_close(uv_handle_t* handle) noexcept;
+
+  void consume(std::span<const std::byte> bytes) noexcept;
+  void handle_record(const protocol::Record& record);
+  void handle_management(const protocol::Record& record);
+  void handle_begin(const protocol::Record& record);
+  void handle_abort(std::uint16_t request_id);
+  void handle_params(dispatch::Exchange& exchange, std::span<const std::byte> content);
+  void handle_body(dispatch::Exchange& exchange, const protocol::Record& record);
+
+  dispatch::Exchange* find(std::uint16_t request_id) const noexcept;
+  // Answers request `request_id` at once, without a worker: an HTTP error response (when
+  // `http_status` is non-zero), then END_REQUEST with `status`.
+  void reply(std::uint16_t request_id, protocol::ProtocolStatus status, int http_status,
+             std::string_view body);
+  void reply_overloaded(std::uint16_t request_id);
+  // Takes `exchange` out of the table and deletes it; an admitted one releases its admission.
+  // Requires: no worker holds it (never admitted, taken back out of the queue, or ended).
+  void remove(dispatch::Exchange& exchange) noexcept;
+  void hold_reading() noexcept;
+  void release_reading() noexcept;
+  void queue_bytes(std::string bytes, bool budgeted);
+  // After a request ended: close when the client asked for it or the server drains.
+  void close_if_done() noexcept;
+  void free_if_done() noexcept;
+
+  ServerCore& server_;
+  const std::uint64_t id_;
+  const bool tcp_;
+  State state_ = State::Open;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } handle_{};
+
+  protocol::Decoder decoder_;
+  std::vector<dispatch::Exchange*> requests_;  // in flight, by arrival; owned here
+  bool close_when_idle_ = false;               // a finished request had no FCGI_KEEP_CONN
+  std::size_t read_holds_ = 0;                 // requests whose body budget is full
+
+  dispatch::OutputBudget budget_;
+  std::vector<std::string> pending_;   // queued for the next write
+  std::size_t pending_budgeted_ = 0;   // bytes of pending_ counted in budget_
+  std::vector<std::string> writing_;   // in the write in flight
+  std::size_t writing_budgeted_ = 0;   // bytes of writing_ counted in budget_
+  std::vector<uv_buf_t> buffers_;
+  uv_write_t write_request_{};
+  bool write_in_flight_ = false;
+};
+
+}  // namespace fcgimux::io

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+#include "io/listener.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace fcgimux::io {
+
+namespace {
+
+// Whether something accepts connections on the Unix socket at `path`. A socket file nobody
+// listens on is left over from a process that died; one that answers belongs to a live
+// server and must not be taken over.
+bool unix_socket_is_live(const std::string& path) noexcept {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;  // cannot tell: assume live, never remove what might be in use
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  const int error = errno;
+  ::close(fd);
+  return rc == 0 || error != ECONNREFUSED;
+}
+
+bool is_socket_file(const std::string& path) noexcept {
+  struct stat info {};
+  return ::lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
+}
+
+}  // namespace
+
+int Listener::open(uv_loop_t& loop, int backlog, std::string& what) noexcept {
+  int rc = 0;
+  if (endpoint_.kind == Endpoint::Kind::Tcp) {
+    rc = uv_tcp_init(&loop, &handle_.tcp);
+    if (rc != 0) return what = "init", rc;
+    open_ = true;
+    sockaddr_storage address{};
+    rc = endpoint_.ipv6
+             ? uv_ip6_addr(endpoint_.host.c_str(), endpoint_.port,
+                           reinterpret_cast<sockaddr_in6*>(&address))
+             : uv_ip4_addr(endpoint_.host.c_str(), endpoint_.port,
+                           reinterpret_cast<sockaddr_in*>(&address));
+    if (rc == 0) {
+      rc = uv_tcp_bind(&handle_.tcp, reinterpret_cast<const sockaddr*>(&address),
+                       endpoint_.ipv6 ? unsigned{UV_TCP_IPV6ONLY} : 0u);
+    }
+    if (rc != 0) return what = "bind", rc;
+  } else {
+    rc = uv_pipe_init(&loop, &handle_.pipe, 0);
+    if (rc != 0) return what = "init", rc;
+    open_ = true;
+    rc = uv_pipe_bind(&handle_.pipe, endpoint_.path.c_str());
+    if (rc == UV_EADDRINUSE && is_socket_file(endpoint_.path) &&
+        !unix_socket_is_live(endpoint_.path)) {
+      ::unlink(endpoint_.path.c_str());
+      rc = uv_pipe_bind(&handle_.pipe, endpoint_.path.c_str());
+    }
+    if (rc != 0) return what = "bind", rc;
+    created_socket_file_ = true;
+  }
+  handle_.handle.data = this;
+  rc = uv_listen(&handle_.stream, backlog, on_incoming);
+  if (rc != 0) return what = "listen", rc;
+  return 0;
+}
+
+int Listener::accept(uv_stream_t& client) noexcept { return uv_accept(&handle_.stream, &client); }
+
+std::string Listener::local_address() const {
+  if (endpoint_.kind == Endpoint::Kind::Unix) return endpoint_.to_string();
+  sockaddr_storage address{};
+  int length = sizeof address;
+  if (uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return endpoint_.to_string();
+  }
+  Endpoint bound = endpoint_;
+  char host[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    uv_ip6_name(in6, host, sizeof host);
+    bound.port = ntohs(in6->sin6_port);
+  } else {
+    const auto* in4 = reinterpret_cast<const sockaddr_in*>(&address);
+    uv_ip4_name(in4, host, sizeof host);
+    bound.port = ntohs(in4->sin_port);
+  }
+  bound.host = host;
+  return bound.to_string();
+}
+
+void Listener::close() noexcept {
+  if (!open_) return;
+  open_ = false;
+  uv_close(&handle_.handle, nullptr);
+  if (created_socket_file_) ::unlink(endpoint_.path.c_str());
+}
+
+void Listener::on_incoming(uv_stream_t* stream, int status) noexcept {
+  auto* self = static_cast<Listener*>(stream->data);
+  self->on_connection_(self->server_, *self, status);
+}
+
+}  // namespace fcgimux::io

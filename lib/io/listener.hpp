@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+
+#include "io/endpoint.hpp"
+
+namespace fcgimux::io {
+
+// One listening socket (TCP or Unix), owned by the server. Calls back into the server when a
+// connection waits.
+// Threading: I/O thread only.
+class Listener {
+ public:
+  // `status` is 0, or the libuv error that the listening socket reported.
+  using OnConnection = void (*)(void* server, Listener& listener, int status) noexcept;
+
+  Listener(Endpoint endpoint, OnConnection callback, void* server) noexcept
+      : endpoint_(std::move(endpoint)), on_connection_(callback), server_(server) {}
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and listens with `backlog`. Returns 0 or a libuv error code, with `what` naming the
+  // step that failed; the handle is open either way and must be close()d.
+  int open(uv_loop_t& loop, int backlog, std::string& what) noexcept;
+  // Accepts the waiting connection into `client` (a handle initialised on the same loop).
+  int accept(uv_stream_t& client) noexcept;
+  // The bound address, ports resolved ("tcp:127.0.0.1:40123").
+  std::string local_address() const;
+  const Endpoint& endpoint() const noexcept { return endpoint_; }
+  bool is_tcp() const noexcept { return endpoint_.kind == Endpoint::Kind::Tcp; }
+  // Closes the handle (and removes the socket file of a Unix listener it created). The
+  // listener must stay alive until the loop has run the close (the next loop iteration).
+  void close() noexcept;
+
+ private:
+  static void on_incoming(uv_stream_t* stream, int status) noexcept;
+
+  Endpoint endpoint_;
+  OnConnection on_connection_;
+  void* server_;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } handle_{};
+  bool open_ = false;
+  bool created_socket_file_ = false;
+};
+
+}  // namespace fcgimux::io

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+#include "fcgimux/server.hpp"
+
+#include <utility>
+
+#include "io/server_core.hpp"
+
+namespace fcgimux {
+
+// The facade's one job is to keep libuv out of the public header.
+struct Server::Impl : io::ServerCore {
+  using io::ServerCore::ServerCore;
+};
+
+Server::Server(Config config, Handler& handler)
+    : impl_(std::make_unique<Impl>(std::move(config), handler)) {}
+
+Server::~Server() = default;
+
+void Server::run() { impl_->run(); }
+
+void Server::stop() noexcept { impl_->stop(); }
+
+std::vector<std::string> Server::local_endpoints() const { return impl_->local_endpoints(); }
+
+Stats Server::stats() const noexcept { return impl_->stats(); }
+
+void serve(const Config& config, std::function<void(Request&, Response&)> fn) {
+  class FunctionHandler final : public Handler {
+   public:
+    explicit FunctionHandler(std::function<void(Request&, Response&)> f) : fn_(std::move(f)) {}
+    void handle(Request& request, Response& response) override { fn_(request, response); }
+
+   private:
+    std::function<void(Request&, Response&)> fn_;
+  };
+  FunctionHandler handler(std::move(fn));
+  Server server(config, handler);
+  server.run();
+}
+
+}  // namespace fcgimux

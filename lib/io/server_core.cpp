@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+#include "io/server_core.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include "dispatch/worker_pool.hpp"
+#include "io/endpoint.hpp"
+#include "io/uv_error.hpp"
+
+namespace fcgimux::io {
+
+namespace {
+
+using dispatch::Counters;
+
+unsigned worker_count(unsigned configured) noexcept {
+  if (configured != 0) return configured;
+  return std::max(4u, 2 * std::thread::hardware_concurrency());
+}
+
+Config validated(Config config) {
+  if (config.listen.empty()) throw std::invalid_argument("Config::listen is empty");
+  for (const std::string& address : config.listen) {
+    if (!parse_endpoint(address)) {
+      throw std::invalid_argument("Config::listen: cannot parse \"" + address +
+                                  "\" (expected tcp:HOST:PORT, tcp:[V6]:PORT or unix:PATH)");
+    }
+  }
+  const auto require = [](bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(std::string("Config::") + what + " must not be 0");
+  };
+  require(config.max_connections > 0, "max_connections");
+  require(config.max_requests > 0, "max_requests");
+  require(config.max_requests_per_connection > 0, "max_requests_per_connection");
+  require(config.max_params_bytes > 0, "max_params_bytes");
+  require(config.request_body_budget > 0, "request_body_budget");
+  require(config.connection_output_budget > 0, "connection_output_budget");
+  return config;
+}
+
+}  // namespace
+
+ServerCore::ServerCore(Config configuration, Handler& application)
+    : config(validated(std::move(configuration))),
+      handler(application),
+      logger(this->config.log_level, this->config.log),
+      outbound([](void* self) noexcept { uv_async_send(&static_cast<ServerCore*>(self)->wake_); },
+               this),
+      exchange_context{outbound, counters, logger, this->config.max_params_bytes,
+                       this->config.request_body_budget} {
+  if (const int rc = uv_loop_init(&loop); rc != 0) throw uv_error(rc, "uv_loop_init");
+  loop.data = this;
+  // Both asyncs exist for the server's whole life, so stop() and the workers can always
+  // signal the loop. stop_ does not keep the loop alive: it matters only while run() runs.
+  uv_async_init(&loop, &wake_, on_wake);
+  uv_async_init(&loop, &stop_, on_stop);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&stop_));
+  uv_signal_init(&loop, &sigint_);
+  uv_signal_init(&loop, &sigterm_);
+  uv_timer_init(&loop, &shutdown_timer_);
+  loop_handles_open_ = true;
+}
+
+ServerCore::~ServerCore() {
+  stop();
+  {
+    std::unique_lock lock(state_mutex_);
+    state_changed_.wait(lock, [this] { return !running_; });
+  }
+  close_loop_handles();
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&stop_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&stop_), nullptr);
+  }
+  for (const auto& listener : listeners_) listener->close();
+  // Run the close callbacks, then free what is left (connections of a run() that threw).
+  uv_run(&loop, UV_RUN_DEFAULT);
+  connections_.clear();
+  uv_loop_close(&loop);
+}
+
+void ServerCore::close_loop_handles() noexcept {
+  if (!loop_handles_open_) return;
+  loop_handles_open_ = false;
+  for (uv_handle_t* handle :
+       {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&sigint_),
+        reinterpret_cast<uv_handle_t*>(&sigterm_),
+        reinterpret_cast<uv_handle_t*>(&shutdown_timer_)}) {
+    uv_close(handle, nullptr);
+  }
+}
+
+// --- running -----------------------------------------------------------------------------------
+
+void ServerCore::run() {
+  if (run_called_.exchange(true)) throw std::logic_error("Server::run() called twice");
+  {
+    const std::lock_guard lock(state_mutex_);
+    running_ = true;
+  }
+  struct Finished {
+    ServerCore& core;
+    ~Finished() {
+      {
+        const std::lock_guard lock(core.state_mutex_);
+        core.running_ = false;
+        core.endpoints_ready_ = true;
+      }
+      core.state_changed_.notify_all();
+    }
+  } finished{*this};
+
+  try {
+    bind_listeners();
+  } catch (...) {
+    for (const auto& listener : listeners_) listener->close();
+    close_loop_handles();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    throw;
+  }
+  std::vector<std::string> endpoints;
+  for (const auto& listener : listeners_) {
+    endpoints.push_back(listener->local_address());
+    logger.log(LogLevel::Info, "listening on {}", endpoints.back());
+  }
+  {
+    const std::lock_guard lock(state_mutex_);
+    endpoints_ = std::move(endpoints);
+    endpoints_ready_ = true;
+  }
+  state_changed_.notify_all();
+
+  // A peer that vanishes must not kill the process: a write then fails with EPIPE instead.
+  std::signal(SIGPIPE, SIG_IGN);
+  if (config.handle_signals) {
+    uv_signal_start(&sigint_, on_signal, SIGINT);
+    uv_signal_start(&sigterm_, on_signal, SIGTERM);
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sigint_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sigterm_));
+
+  {
+    const dispatch::WorkerPool workers(worker_count(config.workers), queue, handler);
+    if (stop_requested_.load()) begin_drain();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    // The loop ends once drained: every admitted request has ended, so every worker is idle
+    // and the pool joins at once.
+  }
+  logger.log(LogLevel::Info, "stopped");
+}
+
+void ServerCore::bind_listeners() {
+  for (const std::string& address : config.listen) {
+    auto listener = std::make_unique<Listener>(
+        *parse_endpoint(address),
+        [](void* self, Listener& from, int status) noexcept {
+          static_cast<ServerCore*>(self)->accept_from(from, status);
+        },
+        this);
+    std::string step;
+    const int rc = listener->open(loop, 1024, step);
+    listeners_.push_back(std::move(listener));
+    if (rc != 0) throw uv_error(rc, step + " " + address);
+  }
+}
+
+void ServerCore::stop() noexcept {
+  stop_requested_.store(true);
+  uv_async_send(&stop_);
+}
+
+std::vector<std::string> ServerCore::local_endpoints() const {
+  std::unique_lock lock(state_mutex_);
+  state_changed_.wait(lock, [this] { return endpoints_ready_; });
+  return endpoints_;
+}
+
+// --- connections -------------------------------------------------------------------------------
+
+void ServerCore::accept_from(Listener& listener, int status) noexcept {
+  if (status != 0) {
+    logger.log(LogLevel::Error, "accept on {}: {}", listener.endpoint().to_string(),
+               uv_strerror(status));
+    return;
+  }
+  try {
+    connections_.push_front(
+        std::make_unique<Connection>(*this, next_connection_id_++, listener.is_tcp()));
+    Connection& accepted = *connections_.front();
+    accepted.list_position = connections_.begin();
+    Counters::add(counters.connections_open);
+    if (const int rc = accepted.accept(listener); rc != 0) {
+      logger.log(LogLevel::Warning, "accept on {}: {}", listener.endpoint().to_string(),
+                 uv_strerror(rc));
+      // A connection whose handle never opened has no close callback to free it.
+      if (!accepted.closed()) remove_connection(accepted);
+      return;
+    }
+    Counters::add(counters.connections_accepted);
+    if (draining_ || connections_.size() > config.max_connections) {
+      Counters::add(counters.connections_refused);
+      accepted.close(LogLevel::Warning,
+                     draining_ ? "refused: server stopping" : "refused: max_connections reached");
+    }
+  } catch (const std::exception& e) {
+    logger.log(LogLevel::Error, "accept on {}: {}", listener.endpoint().to_string(), e.what());
+  }
+}
+
+void ServerCore::remove_connection(Connection& connection) noexcept {
+  Counters::sub(counters.connections_open);
+  connections_.erase(connection.list_position);
+  finish_if_drained();
+}
+
+bool ServerCore::admit(dispatch::Exchange& exchange) {
+  if (admitted_ >= config.max_requests) return false;
+  ++admitted_;
+  exchange.admitted = true;
+  Counters::add(counters.requests_admitted);
+  Counters::add(counters.requests_queued);
+  queue.push(&exchange);
+  return true;
+}
+
+void ServerCore::release_admission() noexcept {
+  --admitted_;
+  finish_if_drained();
+}
+
+// --- the workers' messages ---------------------------------------------------------------------
+
+void ServerCore::on_wake(uv_async_t* async) noexcept {
+  static_cast<ServerCore*>(async->loop->data)->deliver_outbound();
+}
+
+void ServerCore::deliver_outbound() noexcept {
+  // uv_async_send coalesces wake-ups: take everything queued, not one message.
+  outbound.drain(delivering_);
+  to_flush_.clear();
+  for (dispatch::Outbound& message : delivering_) {
+    Connection* connection = message.exchange->connection;
+    // An open connection stays alive until a later loop phase runs its close callback, so
+    // the pointers collected here stay valid through this batch.
+    if (connection->deliver(message)) to_flush_.push_back(connection);
+  }
+  for (Connection* connection : to_flush_) connection->flush();
+}
+
+// --- stopping ----------------------------------------------------------------------------------
+
+void ServerCore::on_stop(uv_async_t* async) noexcept {
+  static_cast<ServerCore*>(async->loop->data)->begin_drain();
+}
+
+void ServerCore::on_signal(uv_signal_t* signal, int signum) noexcept {
+  auto* self = static_cast<ServerCore*>(signal->loop->data);
+  if (self->draining_) {
+    self->logger.log(LogLevel::Warning, "signal {} again: cancelling every request", signum);
+    return self->cancel_all();
+  }
+  self->logger.log(LogLevel::Info, "signal {}: stopping", signum);
+  self->begin_drain();
+}
+
+void ServerCore::begin_drain() noexcept {
+  if (draining_ || listeners_.empty()) return;
+  draining_ = true;
+  logger.log(LogLevel::Info, "draining: {} requests admitted, {} connections open", admitted_,
+             connections_.size());
+  for (const auto& listener : listeners_) listener->close();
+  uv_timer_start(
+      &shutdown_timer_,
+      [](uv_timer_t* timer) noexcept {
+        auto* self = static_cast<ServerCore*>(timer->loop->data);
+        self->logger.log(LogLevel::Warning, "shutdown deadline passed: cancelling {} requests",
+                         self->admitted_);
+        self->cancel_all();
+      },
+      static_cast<std::uint64_t>(config.shutdown_timeout.count()), 0);
+  // drain() may close and free connections: step past each before calling it.
+  for (auto it = connections_.begin(); it != connections_.end();) (*it++)->drain();
+  finish_if_drained();
+}
+
+void ServerCore::cancel_all() noexcept {
+  for (auto it = connections_.begin(); it != connections_.end();) (*it++)->cancel_requests();
+}
+
+void ServerCore::finish_if_drained() noexcept {
+  if (!draining_ || admitted_ != 0 || !connections_.empty()) return;
+  uv_timer_stop(&shutdown_timer_);
+  close_loop_handles();
+}
+
+}  // namespace fcgimux::io

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dispatch/admission_queue.hpp"
+#include "dispatch/counters.hpp"
+#include "dispatch/exchange.hpp"
+#include "dispatch/outbound_queue.hpp"
+#include "fcgimux/server.hpp"
+#include "io/connection.hpp"
+#include "io/listener.hpp"
+#include "util/logger.hpp"
+
+namespace fcgimux::io {
+
+// The server behind the facade: the uv loop, its listeners and connections, the admission
+// queue and the worker pool.
+//
+// Threading: I/O thread only (the thread in run()), except the members marked otherwise: the
+// hand-offs (queue, outbound), the counters, the endpoint publication and stop().
+class ServerCore {
+ public:
+  ServerCore(Config config, Handler& handler);
+  ~ServerCore();
+  ServerCore(const ServerCore&) = delete;
+  ServerCore& operator=(const ServerCore&) = delete;
+
+  void run();
+  // Any thread, also a signal handler: only an atomic load and uv_async_send.
+  void stop() noexcept;
+  std::vector<std::string> local_endpoints() const;
+  Stats stats() const noexcept { return counters.snapshot(); }
+
+  // --- I/O thread, called by listeners and connections --------------------------------------
+  // A listener has a connection waiting (status 0) or failed to accept (a libuv error).
+  void accept_from(Listener& listener, int status) noexcept;
+  // Admits a request (queued for a worker) unless max_requests are admitted; returns whether.
+  bool admit(dispatch::Exchange& exchange);
+  // An admitted request is over (its END_REQUEST went to its connection, or it was taken back
+  // out of the queue).
+  void release_admission() noexcept;
+  // The connection's handle is closed and it has no exchange left: free it.
+  void remove_connection(Connection& connection) noexcept;
+  bool draining() const noexcept { return draining_; }
+  // The loop's one read buffer: libuv fills it and calls the read callback at once, which
+  // consumes all of it before returning, so every connection can share it.
+  std::span<char> read_buffer() noexcept { return read_buffer_; }
+
+  const Config config;
+  Handler& handler;
+  const util::Logger logger;
+  dispatch::Counters counters;
+
+  uv_loop_t loop{};
+  dispatch::OutboundQueue outbound;
+  dispatch::AdmissionQueue queue;
+  const dispatch::ExchangeContext exchange_context;
+
+ private:
+  static void on_wake(uv_async_t* async) noexcept;
+  static void on_stop(uv_async_t* async) noexcept;
+  static void on_signal(uv_signal_t* signal, int signum) noexcept;
+  static void on_shutdown_deadline(uv_timer_t* timer) noexcept;
+
+  void bind_listeners();
+  void deliver_outbound() noexcept;
+  void begin_drain() noexcept;
+  void cancel_all() noexcept;
+  void finish_if_drained() noexcept;
+  void close_loop_handles() noexcept;
+  void publish_endpoints(std::vector<std::string> endpoints, bool bound);
+
+  uv_async_t wake_{};  // workers → I/O: the outbound queue has messages
+  uv_async_t stop_{};  // stop() → I/O
+  uv_signal_t sigint_{};
+  uv_signal_t sigterm_{};
+  uv_timer_t shutdown_timer_{};
+  bool loop_handles_open_ = false;
+  bool signals_started_ = false;
+
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::list<std::unique_ptr<Connection>> connections_;
+  std::uint64_t next_connection_id_ = 1;
+  std::size_t admitted_ = 0;  // queued + running, the number bounded by max_requests
+  bool draining_ = false;
+  std::vector<dispatch::Outbound> delivering_;  // reused by deliver_outbound()
+  std::vector<Connection*> to_flush_;           // reused by deliver_outbound()
+  std::array<char, 64 * 1024> read_buffer_{};
+
+  std::atomic<bool> run_called_{false};
+  std::atomic<bool> stop_requested_{false};
+
+  // Endpoint publication: run() → local_endpoints() callers, and run()'s end → ~ServerCore().
+  mutable std::mutex state_mutex_;
+  mutable std::condition_variable state_changed_;
+  bool endpoints_ready_ = false;             // Guarded by state_mutex_.
+  std::vector<std::string> endpoints_;       // Guarded by state_mutex_.
+  bool running_ = false;                     // Guarded by state_mutex_.
+};
+
+}  // namespace fcgimux::io
