@@ -34,7 +34,8 @@ Exchange::Exchange(const ExchangeContext& context, std::uint64_t connection_id, 
       keep_conn_(keep_conn),
       budget_(budget),
       params_block_(context.params_budget) {
-  // FastCGI 1.0 §6.3: an Authorizer gets no body; nothing will ever arrive on its stdin.
+  // FastCGI 1.0 §6.3: an Authorizer decides from the params alone (the web server sends no
+  // CONTENT_LENGTH); its stdin reads as empty, and any FCGI_STDIN a web server sends is dropped.
   if (role_ == protocol::Role::Authorizer) stdin_.ended = true;
 }
 
