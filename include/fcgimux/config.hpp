@@ -56,8 +56,19 @@ struct Config {
   // the client reads (or the request is cancelled).
   std::size_t connection_output_budget = 256 * 1024;
 
-  // A connection that has not completed a request's params for this long is closed.
+  // Largest request body, judged from CONTENT_LENGTH before the handler runs: a larger one is
+  // answered 413 at once and its body discarded as it arrives. 0: no limit.
+  std::size_t max_body_bytes = 0;
+
+  // A connection with no request admitted (none running or queued) that has not completed a
+  // request's params for this long is closed: it is idle, or a client too slow to matter.
   std::chrono::milliseconds idle_timeout{60'000};
+  // An admitted request still running this long after its params completed is cancelled (its
+  // stop token fires). 0: no deadline.
+  std::chrono::milliseconds request_timeout{0};
+  // A request that waited this long in the queue is answered 503 when a worker takes it,
+  // instead of being run: its client has likely given up. 0: no limit.
+  std::chrono::milliseconds queue_timeout{0};
   // On stop, running and queued requests get this long to finish; then they are cancelled.
   std::chrono::milliseconds shutdown_timeout{10'000};
   // Whether run() stops on SIGINT and SIGTERM.

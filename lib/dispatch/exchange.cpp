@@ -208,15 +208,20 @@ void Exchange::log_error(std::string_view line) {
 void Exchange::answer_failure(int code, std::string_view what) noexcept {
   context_.logger.log(LogLevel::Error, "conn {} req {}: handler threw: {}", connection_id_, id_,
                       what);
+  answer_status(code);
+}
+
+void Exchange::answer_status(int code) noexcept {
   if (headers_sent_ || stopped()) return;
   try {
     status_ = code;
     headers_ = "Content-Type: text/plain\r\n";
+    if (code == 503) headers_ += "Retry-After: 1\r\n";
     chunk_.clear();
     const std::string body = std::to_string(code) + " " + std::string(reason_phrase(code)) + "\n";
     write(std::as_bytes(std::span(body)));
   } catch (...) {
-    // Out of memory while answering: the request still ends below.
+    // Out of memory while answering: the request still ends, without a body.
   }
 }
 
@@ -225,7 +230,20 @@ void Exchange::run(Handler& handler) noexcept {
   Counters::sub(counters.requests_queued);
   Counters::add(counters.requests_running);
   bool failed = false;
-  {
+  const auto waited = std::chrono::steady_clock::now() - admitted_at;
+  if (stopped()) {
+    // Cancelled while queued but after the I/O thread could take it back (a deadline, or an
+    // abort racing the worker's pop): nothing to run, only the end to send.
+  } else if (context_.queue_timeout.count() > 0 && waited > context_.queue_timeout) {
+    // mod_wsgi's queue timeout: after this long the client has most likely given up, and
+    // running the request would only delay the ones behind it.
+    context_.logger.log(
+        LogLevel::Warning, "conn {} req {}: waited {} ms in the queue: answered 503",
+        connection_id_, id_,
+        std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
+    failed = true;
+    answer_status(503);
+  } else {
     Request request(*this);
     Response response(*this);
     try {

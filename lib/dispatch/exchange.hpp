@@ -20,6 +20,7 @@
 // Everything else is owned by one side: the output state by the worker running the request,
 // the fields marked "I/O thread only" by the I/O thread.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -50,6 +51,7 @@ struct ExchangeContext {
   const util::Logger& logger;
   std::size_t params_budget;
   std::size_t body_budget;
+  std::chrono::milliseconds queue_timeout;  // 0: none
 };
 
 // Threading: as the file comment says, method by method.
@@ -94,6 +96,9 @@ class Exchange {
   // whether the request is admitted (queued or running), as the connection tracks it.
   io::Connection* connection = nullptr;
   bool admitted = false;
+  // When it was admitted: written by the I/O thread before the queue hands the exchange to a
+  // worker (the queue's mutex orders the two), then read-only.
+  std::chrono::steady_clock::time_point admitted_at;
 
   // --- the worker running the request -------------------------------------------------------
   // Runs `handler` and hands the exchange back with Outbound::End. The exchange may be gone
@@ -133,6 +138,8 @@ class Exchange {
   bool send_chunk();
   void seal_chunk();
   void answer_failure(int code, std::string_view what) noexcept;
+  // Answers `code` with a short plain-text body, unless the header block already went out.
+  void answer_status(int code) noexcept;
   void finish() noexcept;
 
   const ExchangeContext& context_;

@@ -2,6 +2,8 @@
 #include "io/connection.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <exception>
 #include <utility>
 
@@ -19,6 +21,19 @@ using protocol::RecordType;
 
 std::span<const std::byte> as_bytes(std::string_view text) noexcept {
   return std::as_bytes(std::span(text));
+}
+
+// CONTENT_LENGTH as a number, when present and well formed.
+std::optional<std::uint64_t> content_length(std::span<const protocol::NameValue> params) {
+  for (const protocol::NameValue& pair : params) {
+    if (pair.name != "CONTENT_LENGTH") continue;
+    std::uint64_t value = 0;
+    const char* end = pair.value.data() + pair.value.size();
+    const auto [stop, error] = std::from_chars(pair.value.data(), end, value);
+    if (error != std::errc() || stop != end) return std::nullopt;
+    return value;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -40,6 +55,7 @@ int Connection::accept(Listener& listener) noexcept {
                 : uv_pipe_init(&server_.loop, &handle_.pipe, 0);
   if (rc != 0) return rc;  // nothing to close: the handle never opened
   handle_.handle.data = this;
+  idle_since_ = uv_now(&server_.loop);
   rc = listener.accept(handle_.stream);
   if (rc == 0 && tcp_) {
     // Responses are written whole (one writev per batch), so Nagle's algorithm only adds
@@ -246,11 +262,24 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
     reply(request_id, ProtocolStatus::RequestComplete, 400, "malformed request params\n");
     return close_if_done();
   }
+  if (const std::uint64_t limit = server_.config.max_body_bytes; limit > 0) {
+    const std::optional<std::uint64_t> length = content_length(exchange.params());
+    if (length && *length > limit) {
+      server_.logger.log(LogLevel::Warning,
+                         "conn {} req {}: refused: CONTENT_LENGTH {} past max_body_bytes ({})",
+                         id_, request_id, *length, limit);
+      Counters::add(server_.counters.requests_refused);
+      remove(exchange);
+      reply(request_id, ProtocolStatus::RequestComplete, 413, "request body too large\n");
+      return close_if_done();
+    }
+  }
   if (!server_.admit(exchange)) {
     remove(exchange);
     reply_overloaded(request_id);
-    close_if_done();
+    return close_if_done();
   }
+  ++admitted_here_;
 }
 
 void Connection::handle_body(Exchange& exchange, const protocol::Record& record) {
@@ -309,7 +338,10 @@ void Connection::reply_overloaded(std::uint16_t request_id) {
 
 void Connection::remove(Exchange& exchange) noexcept {
   if (exchange.holds_reader()) release_reading();
-  if (exchange.admitted) server_.release_admission();
+  if (exchange.admitted) {
+    server_.release_admission();
+    if (--admitted_here_ == 0) idle_since_ = uv_now(&server_.loop);
+  }
   requests_.erase(std::find(requests_.begin(), requests_.end(), &exchange));
   delete &exchange;
 }
@@ -444,6 +476,25 @@ void Connection::free_if_done() noexcept {
 
 void Connection::drain() noexcept {
   if (requests_.empty()) close(LogLevel::Debug, "server stopping");
+}
+
+void Connection::sweep(std::uint64_t now) noexcept {
+  if (state_ != State::Open) return;
+  const Config& config = server_.config;
+  if (admitted_here_ == 0 &&
+      now - idle_since_ >= static_cast<std::uint64_t>(config.idle_timeout.count())) {
+    return close(LogLevel::Info, requests_.empty() ? "idle timeout"
+                                                   : "idle timeout with a request incomplete");
+  }
+  if (config.request_timeout.count() <= 0) return;
+  const auto deadline = std::chrono::steady_clock::now() - config.request_timeout;
+  for (Exchange* exchange : requests_) {
+    if (exchange->admitted && !exchange->stopped() && exchange->admitted_at < deadline) {
+      server_.logger.log(LogLevel::Warning, "conn {} req {}: cancelled: past request_timeout ({} ms)",
+                         id_, exchange->id(), config.request_timeout.count());
+      exchange->stop();
+    }
+  }
 }
 
 void Connection::cancel_requests() noexcept {

@@ -63,6 +63,9 @@ class Connection {
   void drain() noexcept;
   // The shutdown deadline passed: cancel every request.
   void cancel_requests() noexcept;
+  // Closes the connection when idle past Config::idle_timeout, and stops its requests that
+  // ran past Config::request_timeout. `now` is the loop's time in milliseconds.
+  void sweep(std::uint64_t now) noexcept;
 
   std::uint64_t id() const noexcept { return id_; }
   bool closed() const noexcept { return state_ != State::Open; }
@@ -116,6 +119,8 @@ class Connection {
   std::vector<dispatch::Exchange*> requests_;  // in flight, by arrival; owned here
   bool close_when_idle_ = false;               // a finished request had no FCGI_KEEP_CONN
   std::size_t read_holds_ = 0;                 // requests whose body budget is full
+  std::size_t admitted_here_ = 0;              // requests of requests_ that are admitted
+  std::uint64_t idle_since_ = 0;               // loop time when admitted_here_ last became 0
 
   dispatch::OutputBudget budget_;
   std::vector<std::string> pending_;   // queued for the next write

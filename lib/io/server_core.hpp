@@ -75,6 +75,7 @@ class ServerCore {
   static void on_shutdown_deadline(uv_timer_t* timer) noexcept;
 
   void bind_listeners();
+  void start_sweeping() noexcept;
   void deliver_outbound() noexcept;
   void begin_drain() noexcept;
   void cancel_all() noexcept;
@@ -87,6 +88,7 @@ class ServerCore {
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   uv_timer_t shutdown_timer_{};
+  uv_timer_t sweep_timer_{};  // idle connections and request deadlines
   bool loop_handles_open_ = false;
   bool signals_started_ = false;
 
