@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+// echo: a FastCGI server that answers each request with its body or its params (the contract
+// is in echo_handler.hpp). Serves until SIGINT or SIGTERM, then drains and exits 0.
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <cstdio>
+#include <exception>
+#include <span>
+#include <string_view>
+#include <thread>
+
+#include "echo_handler.hpp"
+#include "fcgimux/server.hpp"
+
+constexpr std::string_view kUsage =
+    "usage: echo [--listen ADDRESS]... [--workers N]\n"
+    "  ADDRESS is tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH; default tcp:127.0.0.1:9000\n";
+
+int main(int argc, char** argv) {
+  fcgimux::Config config{.listen = {}};
+  const std::span<char*> args(argv + 1, static_cast<std::size_t>(argc - 1));
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    const std::string_view value = i + 1 < args.size() ? args[++i] : "";
+    if (flag == "--listen" && !value.empty()) {
+      config.listen.emplace_back(value);
+    } else if (flag == "--workers" && !value.empty()) {
+      const char* end = value.data() + value.size();
+      const auto [stop, error] = std::from_chars(value.data(), end, config.workers);
+      if (error != std::errc{} || stop != end) {
+        fmt::print(stderr, "echo: --workers wants a number, not '{}'\n", value);
+        return 2;
+      }
+    } else if (flag == "--help") {
+      fmt::print("{}", kUsage);
+      return 0;
+    } else {
+      fmt::print(stderr, "echo: bad argument '{}'\n{}", flag, kUsage);
+      return 2;
+    }
+  }
+  if (config.listen.empty()) config.listen = {"tcp:127.0.0.1:9000"};
+
+  try {
+    echo::EchoHandler handler;
+    fcgimux::Server server(config, handler);
+    // local_endpoints() waits until run() has bound its listeners (empty if binding failed).
+    const std::jthread announcer([&server] {
+      for (const auto& address : server.local_endpoints()) fmt::print("listening on {}\n", address);
+      std::fflush(stdout);
+    });
+    server.run();
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "echo: {}\n", error.what());
+    return 1;
+  }
+  return 0;
+}
