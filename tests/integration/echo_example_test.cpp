@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// The echo example program itself (FCGIMUX_ECHO_BINARY, built from examples/echo.cpp):
+// it announces where it listens, serves, and exits 0 on SIGTERM; bad arguments fail it.
+
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "child_process.hpp"
+#include "echo_listing.hpp"
+#include "fcgi_client.hpp"
+
+namespace fcgimux::test {
+namespace {
+
+// Reads the child's output up to its "listening on ADDRESS" line and returns ADDRESS.
+std::string listening_address(ChildProcess& echo) {
+  constexpr std::string_view kPrefix = "listening on ";
+  for (;;) {
+    const std::optional<std::string> line = echo.read_line();
+    if (!line) throw TestError("echo ended its output without a 'listening on' line");
+    if (line->starts_with(kPrefix)) return line->substr(kPrefix.size());
+  }
+}
+
+TEST_CASE("the echo example serves a request and exits 0 on SIGTERM", "[integration]") {
+  ChildProcess echo({FCGIMUX_ECHO_BINARY, "--listen", "tcp:127.0.0.1:0", "--workers", "2"});
+  const std::string address = listening_address(echo);
+  CHECK(address.starts_with("tcp:127.0.0.1:"));
+
+  FcgiClient client(address);
+  const Params params{{"QUERY_STRING", ""}, {"SCRIPT_NAME", "/example"}};
+  const Response response = client.request(params);
+  REQUIRE(response.end.has_value());
+  const CgiResponse cgi = parse_cgi_response(response.out);
+  CHECK(cgi.status == 200);
+  CHECK(cgi.body == expected_listing(params));
+
+  echo.signal(SIGTERM);
+  CHECK(echo.wait() == 0);
+}
+
+TEST_CASE("the echo example fails with a message on bad arguments", "[integration]") {
+  const std::vector<std::string> arguments =
+      GENERATE(std::vector<std::string>{"--bogus"}, std::vector<std::string>{"--listen"},
+               std::vector<std::string>{"--workers", "many"},
+               std::vector<std::string>{"--listen", "nonsense:1"},
+               std::vector<std::string>{"--listen", "unix:/nonexistent-fcgimux-dir/echo.sock"});
+  CAPTURE(arguments);
+  std::vector<std::string> argv{FCGIMUX_ECHO_BINARY};
+  argv.insert(argv.end(), arguments.begin(), arguments.end());
+  ChildProcess echo(argv);
+
+  std::string output;
+  while (const std::optional<std::string> line = echo.read_line()) output += *line + "\n";
+  CAPTURE(output);
+  CHECK_THAT(output, Catch::Contains("echo: "));
+  CHECK(echo.wait() != 0);
+}
+
+}  // namespace
+}  // namespace fcgimux::test
