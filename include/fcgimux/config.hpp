@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fcgimux/log.hpp"
+#include "fcgimux/protocol.hpp"
 
 namespace fcgimux {
 
@@ -25,9 +26,33 @@ enum class OverloadReply : unsigned char {
 // The Server copies it; the copy is immutable while the server runs.
 // Threading: Immutable after construction; safe to share.
 struct Config {
-  // Addresses to listen on: "tcp:HOST:PORT" (IPv4, or "[v6]:PORT"; port 0 picks a free port,
-  // see Server::local_endpoints()) and "unix:PATH".
-  std::vector<std::string> listen{"tcp:127.0.0.1:9000"};
+  // Addresses to listen on:
+  //  - "tcp:HOST:PORT": HOST an IPv4 literal or a bracketed IPv6 literal ("tcp:[::1]:9000");
+  //    port 0 picks a free port (see Server::local_endpoints());
+  //  - "unix:PATH": a Unix socket; a stale socket file nobody listens on is replaced, a live
+  //    one is an error;
+  //  - "fd:N": a listening socket the process inherited on descriptor N;
+  //  - "systemd": every socket systemd passed by socket activation (LISTEN_FDS, LISTEN_PID).
+  // Empty (the default) takes what the process was started with, as FastCGI 1.0 §2.2 says:
+  // the systemd sockets if any, else a listening socket on descriptor 0
+  // (FCGI_LISTENSOCK_FILENO: spawn-fcgi, cgi-fcgi -start, lighttpd's bin-path, mod_fcgid),
+  // else "tcp:127.0.0.1:9000".
+  std::vector<std::string> listen{};
+  // The permission bits of Unix sockets this server creates, e.g. 0660 so that only the web
+  // server's group may connect. 0 leaves what the umask gives.
+  unsigned unix_socket_mode = 0;
+  // Sets SO_REUSEPORT on TCP listeners, so a new process can bind the same port while the old
+  // one drains (a zero-downtime restart). Both processes must set it.
+  bool reuse_port = false;
+  // The web server addresses (IPv4 or IPv6 literals) allowed to connect. Empty (the default)
+  // takes the comma-separated list in the environment variable FCGI_WEB_SERVER_ADDRS when it
+  // is set (FastCGI 1.0 §3.2). With a list in force, a connection from any other address, or
+  // one that is not over TCP/IP at all, is closed at once and logged.
+  std::vector<std::string> allowed_clients{};
+  // The roles this application plays; a request for any other is answered
+  // FCGI_UNKNOWN_ROLE.
+  std::vector<protocol::Role> roles{protocol::Role::Responder, protocol::Role::Authorizer,
+                                    protocol::Role::Filter};
   // Worker threads that run handlers. 0 picks 2 × std::thread::hardware_concurrency(), at
   // least 4: handlers usually wait on I/O (databases, files), so a few more threads than cores
   // keep the cores busy.
@@ -71,8 +96,11 @@ struct Config {
   std::chrono::milliseconds queue_timeout{0};
   // On stop, running and queued requests get this long to finish; then they are cancelled.
   std::chrono::milliseconds shutdown_timeout{10'000};
-  // Whether run() stops on SIGINT and SIGTERM.
+  // Whether run() stops on SIGINT and SIGTERM (a second signal cancels every request).
   bool handle_signals = true;
+  // Whether to tell systemd about readiness and stopping (sd_notify READY=1, STOPPING=1, and
+  // WATCHDOG=1 when the unit has a watchdog), over the socket in NOTIFY_SOCKET when set.
+  bool notify_systemd = true;
 
   LogLevel log_level = LogLevel::Warning;
   LogSink log = stderr_log_sink();

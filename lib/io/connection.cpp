@@ -67,6 +67,12 @@ int Connection::accept(Listener& listener) noexcept {
   return rc;
 }
 
+bool Connection::peer_address(sockaddr_storage& out) const noexcept {
+  int length = sizeof out;
+  return tcp_ &&
+         uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
+}
+
 // --- reading -----------------------------------------------------------------------------------
 
 void Connection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) noexcept {
@@ -188,9 +194,10 @@ void Connection::handle_begin(const protocol::Record& record) {
   const bool keep_conn = (body.flags & protocol::kKeepConn) != 0;
   if (!keep_conn) close_when_idle_ = true;
   const Config& config = server_.config;
-  if (body.role < 1 || body.role > 3) {
+  if (std::find(config.roles.begin(), config.roles.end(),
+                static_cast<protocol::Role>(body.role)) == config.roles.end()) {
     // FastCGI 1.0 §5.5: a role the application does not play is FCGI_UNKNOWN_ROLE.
-    server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: unknown role {}", id_,
+    server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: role {} not served", id_,
                        request_id, body.role);
     Counters::add(server_.counters.requests_refused);
     reply(request_id, ProtocolStatus::UnknownRole, 0, {});

@@ -68,6 +68,8 @@ class Connection {
   void sweep(std::uint64_t now) noexcept;
 
   std::uint64_t id() const noexcept { return id_; }
+  // The peer's address into `out`; false when the connection is not over TCP/IP.
+  bool peer_address(sockaddr_storage& out) const noexcept;
   bool closed() const noexcept { return state_ != State::Open; }
   // Where the server's list holds this connection, for removal in O(1).
   std::list<std::unique_ptr<Connection>>::iterator list_position;

@@ -2,14 +2,45 @@
 #include "io/endpoint.hpp"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
+
+#include "fcgimux/protocol.hpp"
 
 namespace fcgimux::io {
 
+namespace {
+
+// sd_listen_fds(3): passed sockets start at descriptor 3.
+constexpr int kSystemdFirstFd = 3;
+
+template <class Int>
+bool parse_int(std::string_view text, Int& out) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && error == std::errc() && end == text.data() + text.size();
+}
+
+bool is_listening_socket(int fd) noexcept {
+  int listening = 0;
+  socklen_t length = sizeof listening;
+  return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening != 0;
+}
+
+}  // namespace
+
 std::string Endpoint::to_string() const {
-  if (kind == Kind::Unix) return "unix:" + path;
+  switch (kind) {
+    case Kind::Unix:
+      return "unix:" + path;
+    case Kind::Fd:
+      return "fd:" + std::to_string(fd);
+    case Kind::Tcp:
+      break;
+  }
   if (ipv6) return "tcp:[" + host + "]:" + std::to_string(port);
   return "tcp:" + host + ":" + std::to_string(port);
 }
@@ -25,12 +56,16 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
     }
     return endpoint;
   }
+  if (text.starts_with("fd:")) {
+    endpoint.kind = Endpoint::Kind::Fd;
+    if (!parse_int(text.substr(3), endpoint.fd) || endpoint.fd < 0) return std::nullopt;
+    return endpoint;
+  }
   if (!text.starts_with("tcp:")) return std::nullopt;
   text.remove_prefix(4);
   const std::size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) return std::nullopt;
   std::string_view host = text.substr(0, colon);
-  const std::string_view port = text.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
     endpoint.ipv6 = true;
@@ -40,12 +75,66 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
   if (inet_pton(endpoint.ipv6 ? AF_INET6 : AF_INET, endpoint.host.c_str(), address) != 1) {
     return std::nullopt;
   }
-  const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), endpoint.port);
-  if (port.empty() || error != std::errc() || end != port.data() + port.size() ||
-      endpoint.port < 0 || endpoint.port > 65535) {
+  if (!parse_int(text.substr(colon + 1), endpoint.port) || endpoint.port < 0 ||
+      endpoint.port > 65535) {
     return std::nullopt;
   }
   return endpoint;
+}
+
+std::vector<Endpoint> systemd_endpoints() {
+  std::vector<Endpoint> endpoints;
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  long listen_pid = 0;
+  int count = 0;
+  if (pid == nullptr || fds == nullptr || !parse_int(std::string_view(pid), listen_pid) ||
+      listen_pid != ::getpid() || !parse_int(std::string_view(fds), count)) {
+    return endpoints;
+  }
+  for (int i = 0; i < count; ++i) {
+    Endpoint endpoint;
+    endpoint.kind = Endpoint::Kind::Fd;
+    endpoint.fd = kSystemdFirstFd + i;
+    endpoints.push_back(endpoint);
+  }
+  return endpoints;
+}
+
+std::optional<std::vector<Endpoint>> resolve_listen(const std::vector<std::string>& listen,
+                                                    std::string& error) {
+  std::vector<Endpoint> endpoints;
+  if (listen.empty()) {
+    endpoints = systemd_endpoints();
+    if (!endpoints.empty()) return endpoints;
+    // FastCGI 1.0 §2.2: an application started by a web server finds its listening socket
+    // on descriptor FCGI_LISTENSOCK_FILENO.
+    if (is_listening_socket(protocol::kListenSockFileno)) {
+      endpoints.push_back(*parse_endpoint("fd:0"));
+    } else {
+      endpoints.push_back(*parse_endpoint("tcp:127.0.0.1:9000"));
+    }
+    return endpoints;
+  }
+  for (const std::string& address : listen) {
+    if (address == "systemd") {
+      const std::vector<Endpoint> passed = systemd_endpoints();
+      if (passed.empty()) {
+        error = "Config::listen: \"systemd\", but systemd passed no socket (LISTEN_FDS)";
+        return std::nullopt;
+      }
+      endpoints.insert(endpoints.end(), passed.begin(), passed.end());
+      continue;
+    }
+    std::optional<Endpoint> endpoint = parse_endpoint(address);
+    if (!endpoint) {
+      error = "Config::listen: cannot parse \"" + address +
+              "\" (expected tcp:HOST:PORT, tcp:[V6]:PORT, unix:PATH, fd:N or systemd)";
+      return std::nullopt;
+    }
+    endpoints.push_back(std::move(*endpoint));
+  }
+  return endpoints;
 }
 
 }  // namespace fcgimux::io

@@ -22,15 +22,22 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // Binds and listens with `backlog`. Returns 0 or a libuv error code, with `what` naming the
-  // step that failed; the handle is open either way and must be close()d.
-  int open(uv_loop_t& loop, int backlog, std::string& what) noexcept;
+  struct Options {
+    int backlog = 1024;
+    bool reuse_port = false;     // SO_REUSEPORT on TCP sockets this listener creates
+    unsigned unix_mode = 0;      // chmod of a Unix socket this listener creates; 0: umask's
+  };
+  // Binds (or adopts the inherited descriptor) and listens. Returns 0 or a libuv error code,
+  // with `what` naming the step that failed; close() it either way.
+  int open(uv_loop_t& loop, const Options& options, std::string& what) noexcept;
   // Accepts the waiting connection into `client` (a handle initialised on the same loop).
   int accept(uv_stream_t& client) noexcept;
   // The bound address, ports resolved ("tcp:127.0.0.1:40123").
   std::string local_address() const;
   const Endpoint& endpoint() const noexcept { return endpoint_; }
-  bool is_tcp() const noexcept { return endpoint_.kind == Endpoint::Kind::Tcp; }
+  // Whether connections arrive over TCP/IP (known once open() succeeded: an inherited
+  // descriptor may be either).
+  bool is_tcp() const noexcept { return tcp_; }
   // Closes the handle (and removes the socket file of a Unix listener it created). The
   // listener must stay alive until the loop has run the close (the next loop iteration).
   void close() noexcept;
@@ -48,6 +55,7 @@ class Listener {
     uv_pipe_t pipe;
   } handle_{};
   bool open_ = false;
+  bool tcp_ = false;
   bool created_socket_file_ = false;
 };
 

@@ -9,6 +9,7 @@
 
 #include "dispatch/worker_pool.hpp"
 #include "io/endpoint.hpp"
+#include "io/systemd.hpp"
 #include "io/uv_error.hpp"
 
 namespace fcgimux::io {
@@ -23,13 +24,6 @@ unsigned worker_count(unsigned configured) noexcept {
 }
 
 Config validated(Config config) {
-  if (config.listen.empty()) throw std::invalid_argument("Config::listen is empty");
-  for (const std::string& address : config.listen) {
-    if (!parse_endpoint(address)) {
-      throw std::invalid_argument("Config::listen: cannot parse \"" + address +
-                                  "\" (expected tcp:HOST:PORT, tcp:[V6]:PORT or unix:PATH)");
-    }
-  }
   const auto require = [](bool ok, const char* what) {
     if (!ok) throw std::invalid_argument(std::string("Config::") + what + " must not be 0");
   };
@@ -39,6 +33,7 @@ Config validated(Config config) {
   require(config.max_params_bytes > 0, "max_params_bytes");
   require(config.request_body_budget > 0, "request_body_budget");
   require(config.connection_output_budget > 0, "connection_output_budget");
+  if (config.roles.empty()) throw std::invalid_argument("Config::roles is empty");
   return config;
 }
 
@@ -52,6 +47,13 @@ ServerCore::ServerCore(Config configuration, Handler& application)
                this),
       exchange_context{outbound, counters, logger, this->config.max_params_bytes,
                        this->config.request_body_budget, this->config.queue_timeout} {
+  std::string error;
+  std::optional<std::vector<Endpoint>> endpoints = resolve_listen(config.listen, error);
+  if (!endpoints) throw std::invalid_argument(error);
+  listen_endpoints_ = std::move(*endpoints);
+  std::optional<ClientFilter> filter = ClientFilter::make(config.allowed_clients, error);
+  if (!filter) throw std::invalid_argument("Config::allowed_clients: " + error);
+  client_filter_ = std::move(*filter);
   if (const int rc = uv_loop_init(&loop); rc != 0) throw uv_error(rc, "uv_loop_init");
   loop.data = this;
   // Both asyncs exist for the server's whole life, so stop() and the workers can always
@@ -63,6 +65,7 @@ ServerCore::ServerCore(Config configuration, Handler& application)
   uv_signal_init(&loop, &sigterm_);
   uv_timer_init(&loop, &shutdown_timer_);
   uv_timer_init(&loop, &sweep_timer_);
+  uv_timer_init(&loop, &watchdog_timer_);
   loop_handles_open_ = true;
 }
 
@@ -90,7 +93,8 @@ void ServerCore::close_loop_handles() noexcept {
        {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&sigint_),
         reinterpret_cast<uv_handle_t*>(&sigterm_),
         reinterpret_cast<uv_handle_t*>(&shutdown_timer_),
-        reinterpret_cast<uv_handle_t*>(&sweep_timer_)}) {
+        reinterpret_cast<uv_handle_t*>(&sweep_timer_),
+        reinterpret_cast<uv_handle_t*>(&watchdog_timer_)}) {
     uv_close(handle, nullptr);
   }
 }
@@ -144,6 +148,7 @@ void ServerCore::run() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigint_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigterm_));
   start_sweeping();
+  start_systemd_notification();
 
   {
     const dispatch::WorkerPool workers(worker_count(config.workers), queue, handler);
@@ -156,17 +161,20 @@ void ServerCore::run() {
 }
 
 void ServerCore::bind_listeners() {
-  for (const std::string& address : config.listen) {
+  const Listener::Options options{.backlog = 1024,
+                                  .reuse_port = config.reuse_port,
+                                  .unix_mode = config.unix_socket_mode};
+  for (const Endpoint& endpoint : listen_endpoints_) {
     auto listener = std::make_unique<Listener>(
-        *parse_endpoint(address),
+        endpoint,
         [](void* self, Listener& from, int status) noexcept {
           static_cast<ServerCore*>(self)->accept_from(from, status);
         },
         this);
     std::string step;
-    const int rc = listener->open(loop, 1024, step);
+    const int rc = listener->open(loop, options, step);
     listeners_.push_back(std::move(listener));
-    if (rc != 0) throw uv_error(rc, step + " " + address);
+    if (rc != 0) throw uv_error(rc, step + " " + endpoint.to_string());
   }
 }
 
@@ -203,10 +211,22 @@ void ServerCore::accept_from(Listener& listener, int status) noexcept {
       return;
     }
     Counters::add(counters.connections_accepted);
-    if (draining_ || connections_.size() > config.max_connections) {
+    const char* refusal = nullptr;
+    std::string peer_text;
+    if (draining_) {
+      refusal = "server stopping";
+    } else if (connections_.size() > config.max_connections) {
+      refusal = "max_connections reached";
+    } else if (client_filter_.active()) {
+      sockaddr_storage peer{};
+      const bool known = accepted.peer_address(peer);
+      if (!client_filter_.allows(known ? reinterpret_cast<const sockaddr*>(&peer) : nullptr)) {
+        refusal = "peer not in the allowed clients (FCGI_WEB_SERVER_ADDRS)";
+      }
+    }
+    if (refusal != nullptr) {
       Counters::add(counters.connections_refused);
-      accepted.close(LogLevel::Warning,
-                     draining_ ? "refused: server stopping" : "refused: max_connections reached");
+      accepted.close(LogLevel::Warning, std::string("refused: ") + refusal);
     }
   } catch (const std::exception& e) {
     logger.log(LogLevel::Error, "accept on {}: {}", listener.endpoint().to_string(), e.what());
@@ -233,6 +253,20 @@ bool ServerCore::admit(dispatch::Exchange& exchange) {
 void ServerCore::release_admission() noexcept {
   --admitted_;
   finish_if_drained();
+}
+
+// --- systemd -----------------------------------------------------------------------------------
+
+void ServerCore::start_systemd_notification() noexcept {
+  if (!config.notify_systemd) return;
+  notify_systemd("READY=1");
+  const std::uint64_t usec = systemd_watchdog_usec();
+  if (usec == 0) return;
+  // systemd's advice: ping at half the interval.
+  const std::uint64_t interval = std::max<std::uint64_t>(1, usec / 2000);
+  uv_timer_start(
+      &watchdog_timer_, [](uv_timer_t*) noexcept { notify_systemd("WATCHDOG=1"); }, 0, interval);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&watchdog_timer_));
 }
 
 // --- timeouts ----------------------------------------------------------------------------------
@@ -297,6 +331,7 @@ void ServerCore::on_signal(uv_signal_t* signal, int signum) noexcept {
 void ServerCore::begin_drain() noexcept {
   if (draining_ || listeners_.empty()) return;
   draining_ = true;
+  if (config.notify_systemd) notify_systemd("STOPPING=1");
   logger.log(LogLevel::Info, "draining: {} requests admitted, {} connections open", admitted_,
              connections_.size());
   for (const auto& listener : listeners_) listener->close();
@@ -322,6 +357,7 @@ void ServerCore::finish_if_drained() noexcept {
   if (!draining_ || admitted_ != 0 || !connections_.empty()) return;
   uv_timer_stop(&shutdown_timer_);
   uv_timer_stop(&sweep_timer_);
+  uv_timer_stop(&watchdog_timer_);
   close_loop_handles();
 }
 

@@ -19,7 +19,9 @@
 #include "dispatch/exchange.hpp"
 #include "dispatch/outbound_queue.hpp"
 #include "fcgimux/server.hpp"
+#include "io/client_filter.hpp"
 #include "io/connection.hpp"
+#include "io/endpoint.hpp"
 #include "io/listener.hpp"
 #include "util/logger.hpp"
 
@@ -76,6 +78,7 @@ class ServerCore {
 
   void bind_listeners();
   void start_sweeping() noexcept;
+  void start_systemd_notification() noexcept;
   void deliver_outbound() noexcept;
   void begin_drain() noexcept;
   void cancel_all() noexcept;
@@ -89,9 +92,12 @@ class ServerCore {
   uv_signal_t sigterm_{};
   uv_timer_t shutdown_timer_{};
   uv_timer_t sweep_timer_{};  // idle connections and request deadlines
+  uv_timer_t watchdog_timer_{};
   bool loop_handles_open_ = false;
   bool signals_started_ = false;
 
+  std::vector<Endpoint> listen_endpoints_;
+  ClientFilter client_filter_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::list<std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
