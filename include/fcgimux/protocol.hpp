@@ -196,16 +196,26 @@ enum class DecodeStatus : std::uint8_t {
 // Incremental record decoder. Feed it any split of the byte stream, from one byte at a time to
 // megabytes at once; it yields each record once its content is complete. A record that arrived
 // whole within one input is handed out as a view without copying; one that straddles inputs is
-// gathered in a staging buffer (at most one record's content, 65,535 bytes). Padding is
-// skipped, even when it arrives later than its content. After an error it stays failed.
+// gathered in a staging buffer (at most one record's content, 65,535 bytes; it grows with the
+// bytes that actually arrive, not with the length a header announces). Once such a record has
+// been handed out, the next call to next() keeps up to 4 KiB of staging for reuse and releases
+// anything larger, so an idle connection holds at most 4 KiB. Padding is skipped, even when it
+// arrives later than its content. The decoder checks only what the header format itself makes
+// invalid (the version); types, request ids and lengths are the caller's to judge. After an
+// error it stays failed and holds no staging memory.
 // Threading: not thread-safe; one per connection.
 class Decoder {
  public:
-  // Consumes bytes from the front of `in` (advancing it) and returns what it found.
+  // Consumes bytes from the front of `in` (advancing it) and returns what it found. On Record,
+  // `in` has advanced past the content and any padding already present, and may still hold
+  // more records: call again until NeedMore. On Error, `in` has advanced past the bad header;
+  // later calls return Error at once and consume nothing. `out` is written only on Record.
   DecodeStatus next(std::span<const std::byte>& in, Record& out);
   // Error::None unless next() returned DecodeStatus::Error.
   Error error() const noexcept { return error_; }
-  // Bytes held in the staging buffer right now (for memory accounting).
+  // Bytes of memory the staging buffer holds right now (its capacity, which is what memory
+  // accounting needs): up to 65,535 while a straddling record is gathered or handed out, at
+  // most 4 KiB once next() has returned NeedMore at a record boundary.
   std::size_t buffered() const noexcept;
   // True between records: no partial header, content or padding is pending. A connection
   // that ends while this is false ended mid-record.
