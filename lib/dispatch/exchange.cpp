@@ -6,7 +6,7 @@
 #include <exception>
 #include <utility>
 
-#include "dispatch/status.hpp"
+#include "fcgimux/http.hpp"
 
 namespace fcgimux::dispatch {
 
@@ -147,7 +147,7 @@ void Exchange::send_headers() {
   headers_sent_ = true;
   if (chunk_.empty()) chunk_.assign(kHeaderSize, '\0');
   chunk_.append("Status: ").append(std::to_string(status_));
-  if (const std::string_view reason = reason_phrase(status_); !reason.empty()) {
+  if (const std::string_view reason = http::reason_phrase(status_); !reason.empty()) {
     chunk_.append(" ").append(reason);
   }
   chunk_.append("\r\n").append(headers_).append("\r\n");
@@ -218,7 +218,8 @@ void Exchange::answer_status(int code) noexcept {
     headers_ = "Content-Type: text/plain\r\n";
     if (code == 503) headers_ += "Retry-After: 1\r\n";
     chunk_.clear();
-    const std::string body = std::to_string(code) + " " + std::string(reason_phrase(code)) + "\n";
+    const std::string body =
+        std::to_string(code) + " " + std::string(http::reason_phrase(code)) + "\n";
     write(std::as_bytes(std::span(body)));
   } catch (...) {
     // Out of memory while answering: the request still ends, without a body.
