@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// The response helpers over a Response: lib/http/response.cpp. Each runs a handler on a real
+// Response and checks the CGI response it wrote to FCGI_STDOUT (FastCGI 1.0 §6.2).
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <string_view>
+
+#include "exchange_runner.hpp"
+#include "fcgimux/http.hpp"
+
+namespace fcgimux::http {
+namespace {
+
+using test::run_handler;
+
+TEST_CASE("redirect sets a redirection status and a Location header", "[http]") {
+  const int code = GENERATE(301, 302, 303, 307, 308);
+  bool redirected = false;
+  const auto out = run_handler({}, [&](Request&, Response& response) {
+    redirected = redirect(response, code, "/next?a=1");
+  });
+  CHECK(redirected);
+  CHECK(out == "Status: " + std::to_string(code) + " " + std::string(reason_phrase(code)) +
+                   "\r\nLocation: /next?a=1\r\n\r\n");
+}
+
+TEST_CASE("redirect refuses another status or a bad location and changes nothing", "[http]") {
+  struct Case {
+    int code;
+    std::string_view location;
+  };
+  const auto c =
+      GENERATE(Case{200, "/x"}, Case{300, "/x"}, Case{304, "/x"}, Case{305, "/x"}, Case{404, "/x"},
+               Case{302, ""}, Case{302, "/x\r\nSet-Cookie: a=1"}, Case{302, "/x\n"},
+               Case{302, std::string_view("/\0", 2)}, Case{302, "/\x7f"});
+  bool redirected = true;
+  const auto out = run_handler({}, [&](Request&, Response& response) {
+    redirected = redirect(response, c.code, c.location);
+  });
+  CHECK_FALSE(redirected);
+  CHECK(out == "Status: 200 OK\r\n\r\n");
+}
+
+TEST_CASE("set_cookie adds a Set-Cookie header, and nothing for a bad cookie", "[http]") {
+  Error good = Error::None;
+  Error bad = Error::None;
+  const auto out = run_handler({}, [&](Request&, Response& response) {
+    good = set_cookie(response, {.name = "sid", .value = "x1", .path = "/", .http_only = true});
+    bad = set_cookie(response, {.name = "a", .value = "1\r\nX-Forged: 1"});
+    set_cookie(response, {.name = "b", .value = "2"});
+  });
+  CHECK(good == Error::None);
+  CHECK(bad == Error::BadCookieValue);
+  CHECK(out == "Status: 200 OK\r\nSet-Cookie: sid=x1; Path=/; HttpOnly\r\nSet-Cookie: b=2\r\n\r\n");
+}
+
+TEST_CASE("send_status answers with a status line and a short plain-text body", "[http]") {
+  bool sent = false;
+  const auto out =
+      run_handler({}, [&](Request&, Response& response) { sent = send_status(response, 404); });
+  CHECK(sent);
+  CHECK(out ==
+        "Status: 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "404 Not Found\n");
+}
+
+TEST_CASE("send_status of a code without a reason phrase writes the code alone", "[http]") {
+  const auto out =
+      run_handler({}, [&](Request&, Response& response) { send_status(response, 299); });
+  CHECK(out == "Status: 299\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n299\n");
+}
+
+TEST_CASE("send_status does nothing once the header block has gone out", "[http]") {
+  bool sent = true;
+  const auto out = run_handler({}, [&](Request&, Response& response) {
+    response.write("body");
+    sent = send_status(response, 500);
+  });
+  CHECK_FALSE(sent);
+  CHECK(out == "Status: 200 OK\r\n\r\nbody");
+}
+
+}  // namespace
+}  // namespace fcgimux::http
