@@ -3,6 +3,7 @@
 
 #include "fcgimux/config.hpp"
 #include "fcgimux/handler.hpp"
+#include "fcgimux/http.hpp"
 #include "fcgimux/log.hpp"
 #include "fcgimux/protocol.hpp"
 #include "fcgimux/request.hpp"
