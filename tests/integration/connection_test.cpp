@@ -139,6 +139,29 @@ TEST_CASE("a slow request does not hold up a fast one on the same connection", "
   server.stop();
 }
 
+TEST_CASE("an aborted sleep_ms request ends at once instead of sleeping on", "[integration]") {
+  echo::EchoHandler handler;
+  TestServer server(handler);
+  FcgiClient client(server.endpoint());
+
+  // A minute is far past kTimeout: only the abort can end this request in time.
+  client.send_begin_request(1, true);
+  client.send_params(1, {{"QUERY_STRING", "sleep_ms=60000"}});
+  client.send_stdin(1, {});
+  client.send_abort(1);
+  const std::vector<std::uint16_t> ids{1};
+  const Responses responses = client.collect(ids);
+
+  REQUIRE(responses.by_id.at(1).end.has_value());
+  CHECK(responses.by_id.at(1).end->protocol_status == ProtocolStatus::RequestComplete);
+  // The connection goes on.
+  const Params params{{"QUERY_STRING", ""}};
+  const Response next = client.request(params);
+  CHECK(complete(next));
+  CHECK(parse_cgi_response(next.out).body == expected_listing(params));
+  server.stop();
+}
+
 // Throws for QUERY_STRING "throw"; echoes otherwise.
 class ThrowingHandler : public Handler {
  public:
