@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+// Flow control: a request's unread body and a connection's unsent output stay within their
+// budgets however much a client sends or refuses to read, and only that client is held back.
+
+#include <algorithm>
+#include <array>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <future>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "bytes.hpp"
+#include "eventually.hpp"
+#include "fcgi_client.hpp"
+#include "gate.hpp"
+#include "lambda_handler.hpp"
+#include "test_server.hpp"
+
+namespace fcgimux::test {
+namespace {
+
+using protocol::ProtocolStatus;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kKiB = 1024;
+constexpr std::size_t kMiB = 1024 * kKiB;
+// The most a handler's write adds to the output at once: one STDOUT record, header included.
+constexpr std::size_t kOutputRecord = protocol::kHeaderSize + protocol::kMaxAlignedContentLength;
+// The server's read buffer: what one read may bring in after the budget is full.
+constexpr std::size_t kReadBuffer = 64 * kKiB;
+// How often a test samples Server::stats() while a client is held back, a millisecond apart:
+// time enough for a server without flow control to buffer megabytes.
+constexpr int kSamples = 200;
+// A 64 MiB transfer may take longer than one blocking step.
+constexpr auto kTransferTimeout = 4 * kTimeout;
+
+// `size` pseudo-random bytes, the same for the same `seed`, made eight at a time with
+// splitmix64: bytes.hpp's pattern() takes half a second for 64 MiB.
+std::string large_pattern(std::size_t size, std::uint64_t seed) {
+  std::string bytes(size, '\0');
+  std::uint64_t state = seed;
+  for (std::size_t at = 0; at < size; at += sizeof state) {
+    std::uint64_t word = state += 0x9e3779b97f4a7c15ULL;
+    word = (word ^ (word >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    word = (word ^ (word >> 27)) * 0x94d049bb133111ebULL;
+    word ^= word >> 31;
+    std::memcpy(bytes.data() + at, &word, std::min(sizeof word, size - at));
+  }
+  return bytes;
+}
+
+// FNV-1a (64 bits): a digest a handler can compute as it reads.
+constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+std::uint64_t fnv1a(std::uint64_t hash, std::string_view bytes) {
+  for (const char byte : bytes) {
+    hash ^= static_cast<unsigned char>(byte);
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+bool complete(const Response& response) {
+  return response.out_ended && response.end &&
+         response.end->protocol_status == ProtocolStatus::RequestComplete;
+}
+
+// Answers "ok" to QUERY_STRING "ok"; the tests' other handlers fall back on it.
+void answer_ok(fcgimux::Response& response) { response.write("ok"); }
+
+// Sends a small request on `client` and checks that it is answered "ok".
+void check_served(FcgiClient& client) {
+  const Response response = client.request({{"QUERY_STRING", "ok"}});
+  REQUIRE(complete(response));
+  CHECK(parse_cgi_response(response.out).body == "ok");
+}
+
+TEST_CASE("a 64 MiB upload to a handler that does not read yet is held to the body budget",
+          "[integration][flow]") {
+  const std::string body = large_pattern(64 * kMiB, 64);
+  Gate gate;
+  // Waits at the gate, then reads the whole body and answers its size and digest.
+  LambdaHandler handler([&](fcgimux::Request& request, fcgimux::Response& response) {
+    if (request.param("QUERY_STRING") != "upload") return answer_ok(response);
+    gate.pass(request.stop_token());
+    std::uint64_t hash = kFnvOffset;
+    std::size_t size = 0;
+    std::array<char, 16 * kKiB> chunk;
+    for (std::size_t n = request.read(chunk); n > 0; n = request.read(chunk)) {
+      hash = fnv1a(hash, std::string_view(chunk.data(), n));
+      size += n;
+    }
+    response.print("{} {:016x}", size, hash);
+  });
+  Config config = test_config();
+  config.request_body_budget = 256 * kKiB;
+  TestServer server(handler, config);
+
+  // The client's send blocks once the server stops reading: that is the point, so it runs on
+  // a thread of its own.
+  std::future<Response> upload = std::async(std::launch::async, [&] {
+    FcgiClient client(server.endpoint());
+    return client.request({{"QUERY_STRING", "upload"}}, body);
+  });
+  REQUIRE(gate.wait_arrivals(1));
+  REQUIRE(eventually(
+      [&] { return server.server().stats().input_buffered >= config.request_body_budget; }));
+
+  FcgiClient other(server.endpoint());
+  std::uint64_t most_buffered = 0;
+  for (int i = 0; i < kSamples; ++i) {
+    most_buffered = std::max(most_buffered, server.server().stats().input_buffered);
+    if (i % 20 == 0) check_served(other);
+    std::this_thread::sleep_for(1ms);
+  }
+  CHECK(most_buffered <= config.request_body_budget + protocol::kMaxContentLength + kReadBuffer);
+  CHECK(server.server().stats().bytes_in < body.size());
+  CHECK(upload.wait_for(0s) == std::future_status::timeout);
+
+  gate.open();
+  REQUIRE(upload.wait_for(kTransferTimeout) == std::future_status::ready);
+  const Response response = upload.get();
+  REQUIRE(complete(response));
+  CHECK(parse_cgi_response(response.out).body ==
+        fmt::format("{} {:016x}", body.size(), fnv1a(kFnvOffset, body)));
+  CHECK(eventually([&] { return server.server().stats().input_buffered == 0; }));
+  server.stop();
+}
+
+TEST_CASE("a client that does not read a 64 MiB response holds its handler at the output budget",
+          "[integration][flow]") {
+  const std::string payload = large_pattern(64 * kMiB, 46);
+  // The handler's stop token, handed over as it returns.
+  std::promise<std::stop_token> returned;
+  std::future<std::stop_token> outcome = returned.get_future();
+  LambdaHandler handler([&](fcgimux::Request& request, fcgimux::Response& response) {
+    if (request.param("QUERY_STRING") != "download") return answer_ok(response);
+    const std::string_view all = payload;
+    for (std::size_t at = 0; at < all.size() && !request.stop_token().stop_requested();
+         at += 64 * kKiB) {
+      response.write(all.substr(at, 64 * kKiB));
+    }
+    returned.set_value(request.stop_token());
+  });
+  Config config = test_config();
+  config.connection_output_budget = 256 * kKiB;
+  TestServer server(handler, config);
+
+  std::optional<FcgiClient> reader(std::in_place, server.endpoint());
+  reader->send_request({{"QUERY_STRING", "download"}}, {});
+  REQUIRE(eventually(
+      [&] { return server.server().stats().output_buffered >= config.connection_output_budget; }));
+
+  // Every worker may be writing, each past the budget by at most one record.
+  FcgiClient other(server.endpoint());
+  std::uint64_t most_buffered = 0;
+  for (int i = 0; i < kSamples; ++i) {
+    most_buffered = std::max(most_buffered, server.server().stats().output_buffered);
+    if (i % 20 == 0) check_served(other);
+    std::this_thread::sleep_for(1ms);
+  }
+  CHECK(most_buffered <= config.connection_output_budget + config.workers * kOutputRecord);
+  CHECK(outcome.wait_for(0s) == std::future_status::timeout);
+
+  SECTION("then the client reads the whole response, intact") {
+    const std::array ids{std::uint16_t{1}};
+    const Response response = reader->collect(ids).by_id.at(1);
+    REQUIRE(complete(response));
+    const CgiResponse cgi = parse_cgi_response(response.out);
+    CHECK(cgi.body.size() == payload.size());
+    CHECK(first_mismatch(cgi.body, payload) == std::string::npos);
+    REQUIRE(outcome.wait_for(kTimeout) == std::future_status::ready);
+    CHECK_FALSE(outcome.get().stop_requested());
+  }
+  SECTION("then the client closes, the handler's stop token fires and it returns") {
+    reader.reset();
+    REQUIRE(outcome.wait_for(kTimeout) == std::future_status::ready);
+    // The token fires as the server stops the request, which may be a moment after the closed
+    // connection made the handler's writes return.
+    const std::stop_token stop = outcome.get();
+    CHECK(eventually([&] { return stop.stop_requested(); }));
+    CHECK(eventually([&] { return server.server().stats().requests_aborted == 1; }));
+  }
+  CHECK(eventually([&] { return server.server().stats().output_buffered == 0; }));
+  server.stop();
+}
+
+TEST_CASE("a handler that answers without reading the body frees it and the connection goes on",
+          "[integration][flow]") {
+  const std::string body = large_pattern(16 * kMiB, 16);
+  Gate gate;
+  LambdaHandler handler([&](fcgimux::Request& request, fcgimux::Response& response) {
+    if (request.param("QUERY_STRING") != "early") return answer_ok(response);
+    gate.pass(request.stop_token());
+    response.write("early");
+  });
+  Config config = test_config();
+  config.request_body_budget = 256 * kKiB;
+  TestServer server(handler, config);
+
+  // One keep-alive connection: the early answer, then a second request after the whole body.
+  std::future<std::pair<Response, Response>> exchange = std::async(std::launch::async, [&] {
+    FcgiClient client(server.endpoint());
+    Response early = client.request({{"QUERY_STRING", "early"}}, body);
+    Response next = client.request({{"QUERY_STRING", "ok"}});
+    return std::pair(std::move(early), std::move(next));
+  });
+  // The handler answers once the server holds a full budget of the body it never reads.
+  REQUIRE(gate.wait_arrivals(1));
+  REQUIRE(eventually(
+      [&] { return server.server().stats().input_buffered >= config.request_body_budget; }));
+  gate.open();
+
+  REQUIRE(exchange.wait_for(kTransferTimeout) == std::future_status::ready);
+  const auto [early, next] = exchange.get();
+  REQUIRE(complete(early));
+  CHECK(parse_cgi_response(early.out).body == "early");
+  REQUIRE(complete(next));
+  CHECK(parse_cgi_response(next.out).body == "ok");
+  CHECK(eventually([&] { return server.server().stats().input_buffered == 0; }));
+  // The server read the body through to its end, and dropped it.
+  CHECK(server.server().stats().bytes_in > body.size());
+  CHECK(server.server().stats().connections_accepted == 1);
+  server.stop();
+}
+
+}  // namespace
+}  // namespace fcgimux::test
