@@ -16,7 +16,8 @@
 
 constexpr std::string_view kUsage =
     "usage: echo [--listen ADDRESS]... [--workers N]\n"
-    "  ADDRESS is tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH; default tcp:127.0.0.1:9000\n";
+    "  ADDRESS is tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, fd:N or systemd; by default the\n"
+    "  socket the process was started with (descriptor 0, systemd), else tcp:127.0.0.1:9000\n";
 
 int main(int argc, char** argv) {
   fcgimux::Config config{.listen = {}};
@@ -41,7 +42,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (config.listen.empty()) config.listen = {"tcp:127.0.0.1:9000"};
 
   try {
     echo::EchoHandler handler;

@@ -10,6 +10,8 @@
 //   status=NNN  answer with that HTTP status.
 // Without size=, a request with a body is answered with that body, byte for byte, and one
 // without a body with its params, one "NAME=VALUE\n" line each, sorted by name bytewise.
+// Every role is served: an Authorizer is answered like a Responder without a body (200 and
+// the params), a Filter with its body followed by its FCGI_DATA bytes.
 
 #include <algorithm>
 #include <array>
@@ -19,6 +21,7 @@
 #include <cstddef>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +69,12 @@ class EchoHandler : public fcgimux::Handler {
       for (std::size_t left = *size; left > 0; left -= std::min(left, chunk.size())) {
         response.write(std::string_view(chunk.data(), std::min(left, chunk.size())));
       }
+      return;
+    }
+    if (request.role() == fcgimux::Role::Filter) {
+      for (std::size_t n; (n = request.read(chunk)) > 0;) response.write({chunk.data(), n});
+      const auto data = std::as_writable_bytes(std::span(chunk));
+      for (std::size_t n; (n = request.read_data(data)) > 0;) response.write(data.first(n));
       return;
     }
     std::size_t count = request.read(chunk);
