@@ -64,15 +64,17 @@ struct Config {
   // once as `overload_reply` says, never queued.
   std::size_t max_requests = 1'024;
   // Requests in flight on one connection at most; one past this is answered
-  // FCGI_CANT_MPX_CONN. Reported to clients as FCGI_MAX_REQS.
+  // FCGI_CANT_MPX_CONN. FCGI_GET_VALUES reports FCGI_MAX_REQS as max_requests, or as this
+  // when it is smaller and multiplexing is on: multiplexing clients (HAProxy) read
+  // FCGI_MAX_REQS as the limit for one connection.
   std::size_t max_requests_per_connection = 100;
   // Whether a connection may carry more than one request at a time (FCGI_MPXS_CONNS). When
   // false, a second concurrent request is answered FCGI_CANT_MPX_CONN.
   bool multiplex = true;
   OverloadReply overload_reply = OverloadReply::Automatic;
 
-  // Bytes of name-value pairs one request may send in PARAMS; past it the connection is
-  // closed (the request cannot be understood).
+  // Bytes of name-value pairs one request may send in PARAMS; past it the request is answered
+  // 431 at once (and the rest of its records are ignored); the connection goes on.
   std::size_t max_params_bytes = 64 * 1024;
   // Unread body bytes buffered for one request. When a request holds this much, the server
   // stops reading its connection (TCP pushes back on the client) until the handler reads.

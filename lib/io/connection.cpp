@@ -162,7 +162,9 @@ void Connection::handle_management(const protocol::Record& record) {
   }
   const Config& config = server_.config;
   const std::string max_conns = std::to_string(config.max_connections);
-  const std::string max_reqs = std::to_string(config.max_requests);
+  const std::string max_reqs = std::to_string(
+      config.multiplex ? std::min(config.max_requests, config.max_requests_per_connection)
+                       : config.max_requests);
   std::vector<protocol::NameValue> answers;
   for (const protocol::NameValue& pair : asked) {
     if (pair.name == protocol::kMaxConns) answers.push_back({protocol::kMaxConns, max_conns});
@@ -432,12 +434,10 @@ void Connection::on_write(uv_write_t* request, int status) noexcept {
     for (const std::string& bytes : self->writing_) written += bytes.size();
     Counters::add(self->server_.counters.bytes_out, written);
   }
+  if (status != 0 && status != UV_ECANCELED) self->close(LogLevel::Info, uv_strerror(status));
   self->budget_.release(std::exchange(self->writing_budgeted_, 0));
   self->writing_.clear();
-  if (status != 0) {
-    if (status != UV_ECANCELED) self->close(LogLevel::Info, uv_strerror(status));
-    return self->free_if_done();
-  }
+  if (status != 0) return self->free_if_done();
   self->flush();
   self->close_if_done();
 }
@@ -448,11 +448,9 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
   if (state_ != State::Open) return;
   state_ = State::Closing;
   server_.logger.log(level, "conn {}: closed: {}", id_, why);
-  budget_.close();
-  budget_.release(std::exchange(pending_budgeted_, 0));
-  pending_.clear();
   // Requests no handler runs end here; running ones are stopped and stay in the table until
-  // their worker hands them back.
+  // their worker hands them back. Stopped before the budget closes, so that a writer the
+  // closing budget wakes finds its request stopped, not a write that silently went nowhere.
   for (std::size_t i = requests_.size(); i-- > 0;) {
     Exchange* exchange = requests_[i];
     if (!exchange->admitted) {
@@ -465,6 +463,9 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
       exchange->stop();
     }
   }
+  budget_.close();
+  budget_.release(std::exchange(pending_budgeted_, 0));
+  pending_.clear();
   // accept() opened the handle before anything could close the connection.
   uv_close(&handle_.handle, on_close);
 }

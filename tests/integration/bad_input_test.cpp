@@ -238,9 +238,11 @@ TEST_CASE("FCGI_GET_VALUES is answered from the live Config, unknown names left 
   CHECK(answer->header.request_id == protocol::kNullRequestId);
   std::vector<protocol::NameValue> values;
   REQUIRE(protocol::parse_name_values(answer->content, values) == protocol::Error::None);
-  // FCGI_MAX_REQS is the application's concurrent requests (§4.1): Config::max_requests.
+  // FCGI_MAX_REQS is the application's concurrent requests (§4.1): Config::max_requests, or
+  // the per-connection limit when it is smaller and multiplexing is on (clients that
+  // multiplex read it per connection).
   const std::vector<protocol::NameValue> expected{{protocol::kMaxConns, "123"},
-                                                  {protocol::kMaxReqs, "45"},
+                                                  {protocol::kMaxReqs, multiplex ? "6" : "45"},
                                                   {protocol::kMpxsConns, multiplex ? "1" : "0"}};
   CHECK(values == expected);
 
