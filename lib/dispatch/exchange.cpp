@@ -85,12 +85,13 @@ bool Exchange::push(Stream& stream, std::span<const std::byte> bytes) {
       stream.read_pos = 0;
     }
     stream.bytes.append(as_chars(bytes));
+    // Counted under the lock, so the reader's subtraction can never come first.
+    Counters::add(context_.counters.input_buffered, bytes.size());
     if (!stream.holds_reader && stream.unread() >= context_.body_budget) {
       stream.holds_reader = true;
       filled = true;
     }
   }
-  Counters::add(context_.counters.input_buffered, bytes.size());
   readable_.notify_one();
   return filled;
 }
