@@ -1,0 +1,3 @@
+module fcgimux.bench/go_echo
+
+go 1.19
