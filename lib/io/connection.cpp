@@ -41,8 +41,7 @@ std::optional<std::uint64_t> content_length(std::span<const protocol::NameValue>
 Connection::Connection(ServerCore& server, std::uint64_t id, bool tcp)
     : server_(server),
       id_(id),
-      tcp_(tcp),
-      budget_(server.config.connection_output_budget, server.counters) {}
+      tcp_(tcp) {}
 
 Connection::~Connection() {
   // Only reached once closed and without exchanges (free_if_done), or when the server is torn
@@ -221,7 +220,7 @@ void Connection::handle_begin(const protocol::Record& record) {
     return close_if_done();
   }
   auto* exchange = new Exchange(server_.exchange_context, id_, request_id,
-                                static_cast<protocol::Role>(body.role), keep_conn, budget_);
+                                static_cast<protocol::Role>(body.role), keep_conn, output_budget());
   exchange->connection = this;
   requests_.push_back(exchange);
 }
@@ -375,9 +374,23 @@ void Connection::close_if_done() noexcept {
 
 // --- writing -----------------------------------------------------------------------------------
 
+dispatch::OutputBudget& Connection::output_budget() {
+  // Made with the first request, so that a connection that never carries one (an idle
+  // keep-alive connection of a web server's pool) stays small.
+  if (!budget_) {
+    budget_ = std::make_unique<dispatch::OutputBudget>(server_.config.connection_output_budget,
+                                                       server_.counters);
+  }
+  return *budget_;
+}
+
+void Connection::release_budget(std::size_t bytes) noexcept {
+  if (bytes > 0) budget_->release(bytes);
+}
+
 void Connection::queue_bytes(std::string bytes, bool budgeted) {
   if (state_ != State::Open) {
-    if (budgeted) budget_.release(bytes.size());
+    if (budgeted) release_budget(bytes.size());
     return;
   }
   if (budgeted) pending_budgeted_ += bytes.size();
@@ -393,7 +406,7 @@ bool Connection::deliver(dispatch::Outbound& message) noexcept {
   try {
     queue_bytes(std::move(message.bytes), true);
   } catch (const std::exception& e) {
-    budget_.release(message.bytes.size());
+    release_budget(message.bytes.size());
     close(LogLevel::Error, e.what());
   }
   if (message.kind == dispatch::Outbound::Kind::End) {
@@ -415,11 +428,12 @@ void Connection::flush() noexcept {
   for (std::string& bytes : writing_) {
     buffers_.push_back(uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size())));
   }
-  write_request_.data = this;
-  const int rc = uv_write(&write_request_, &handle_.stream, buffers_.data(),
+  if (!write_request_) write_request_ = std::make_unique<uv_write_t>();
+  write_request_->data = this;
+  const int rc = uv_write(write_request_.get(), &handle_.stream, buffers_.data(),
                           static_cast<unsigned>(buffers_.size()), on_write);
   if (rc != 0) {
-    budget_.release(std::exchange(writing_budgeted_, 0));
+    release_budget(std::exchange(writing_budgeted_, 0));
     writing_.clear();
     return close(LogLevel::Info, uv_strerror(rc));
   }
@@ -435,7 +449,7 @@ void Connection::on_write(uv_write_t* request, int status) noexcept {
     Counters::add(self->server_.counters.bytes_out, written);
   }
   if (status != 0 && status != UV_ECANCELED) self->close(LogLevel::Info, uv_strerror(status));
-  self->budget_.release(std::exchange(self->writing_budgeted_, 0));
+  self->release_budget(std::exchange(self->writing_budgeted_, 0));
   self->writing_.clear();
   if (status != 0) return self->free_if_done();
   self->flush();
@@ -463,8 +477,8 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
       exchange->stop();
     }
   }
-  budget_.close();
-  budget_.release(std::exchange(pending_budgeted_, 0));
+  if (budget_) budget_->close();
+  release_budget(std::exchange(pending_budgeted_, 0));
   pending_.clear();
   // accept() opened the handle before anything could close the connection.
   uv_close(&handle_.handle, on_close);

@@ -102,6 +102,9 @@ class Connection {
   void hold_reading() noexcept;
   void release_reading() noexcept;
   void queue_bytes(std::string bytes, bool budgeted);
+  dispatch::OutputBudget& output_budget();
+  // Counts `bytes` out of the budget; bytes > 0 only exist once the budget does.
+  void release_budget(std::size_t bytes) noexcept;
   // After a request ended: close when the client asked for it or the server drains.
   void close_if_done() noexcept;
   void free_if_done() noexcept;
@@ -124,13 +127,13 @@ class Connection {
   std::size_t admitted_here_ = 0;              // requests of requests_ that are admitted
   std::uint64_t idle_since_ = 0;               // loop time when admitted_here_ last became 0
 
-  dispatch::OutputBudget budget_;
+  std::unique_ptr<dispatch::OutputBudget> budget_;  // see output_budget()
   std::vector<std::string> pending_;   // queued for the next write
   std::size_t pending_budgeted_ = 0;   // bytes of pending_ counted in budget_
   std::vector<std::string> writing_;   // in the write in flight
   std::size_t writing_budgeted_ = 0;   // bytes of writing_ counted in budget_
   std::vector<uv_buf_t> buffers_;
-  uv_write_t write_request_{};
+  std::unique_ptr<uv_write_t> write_request_;  // made with the first write
   bool write_in_flight_ = false;
 };
 
