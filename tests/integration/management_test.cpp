@@ -16,7 +16,6 @@
 #include "eventually.hpp"
 #include "fcgi_client.hpp"
 #include "gate.hpp"
-#include "lambda_handler.hpp"
 #include "test_server.hpp"
 #include "wire.hpp"
 
