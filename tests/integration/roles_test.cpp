@@ -181,7 +181,7 @@ TEST_CASE("a role number the specification does not define is answered FCGI_UNKN
   server.stop();
 }
 
-// --- examples/authorizer.cpp -------------------------------------------------------------------
+// --- examples/authorizer.cpp ---------------------------------------------------------------------
 
 // The authorizer example, started with a users file of three entries, on an ephemeral port.
 class AuthorizerExample {
@@ -286,7 +286,7 @@ TEST_CASE("the authorizer example refuses to start without a readable users file
   CHECK(authorizer.wait() == 2);
 }
 
-// --- examples/filter.cpp -----------------------------------------------------------------------
+// --- examples/filter.cpp -------------------------------------------------------------------------
 
 // What the filter example answers for `data`: each line numbered as `cat -n` does. Written
 // independently of the example, line by line rather than byte by byte.
