@@ -9,7 +9,7 @@
 namespace fcgimux::test {
 
 // A Handler that calls a function, so that a test can write the handler it needs inline.
-// (Written fcgimux::Response in full: test code also sees the client's test::Response.)
+// It spells fcgimux::Response in full: inside fcgimux::test, Response is the test client's.
 // Threading: handle() runs on several workers at once; the function synchronizes what it
 // shares.
 class LambdaHandler : public Handler {
