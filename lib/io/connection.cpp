@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "io/connection.hpp"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <optional>
@@ -49,13 +52,21 @@ Connection::~Connection() {
   for (Exchange* exchange : requests_) delete exchange;
 }
 
-int Connection::accept(Listener& listener) noexcept {
+int Connection::accept(Listener& listener, int queued_fd) noexcept {
   int rc = tcp_ ? uv_tcp_init(&server_.loop, &handle_.tcp)
                 : uv_pipe_init(&server_.loop, &handle_.pipe, 0);
-  if (rc != 0) return rc;  // nothing to close: the handle never opened
+  if (rc != 0) {
+    if (queued_fd >= 0) ::close(queued_fd);
+    return rc;  // nothing to close: the handle never opened
+  }
   handle_.handle.data = this;
   idle_since_ = uv_now(&server_.loop);
-  rc = listener.accept(handle_.stream);
+  if (queued_fd < 0) {
+    rc = listener.accept(handle_.stream);
+  } else {
+    rc = tcp_ ? uv_tcp_open(&handle_.tcp, queued_fd) : uv_pipe_open(&handle_.pipe, queued_fd);
+    if (rc != 0) ::close(queued_fd);
+  }
   if (rc == 0 && tcp_) {
     // Responses are written whole (one writev per batch), so Nagle's algorithm only adds
     // latency: a small response would wait for the previous one's ACK.
@@ -215,10 +226,6 @@ void Connection::handle_begin(const protocol::Record& record) {
     reply(request_id, ProtocolStatus::CantMpxConn, 0, {});
     return close_if_done();
   }
-  if (server_.draining()) {
-    reply_overloaded(request_id);
-    return close_if_done();
-  }
   auto* exchange = new Exchange(server_.exchange_context, id_, request_id,
                                 static_cast<protocol::Role>(body.role), keep_conn, output_budget());
   exchange->connection = this;
@@ -366,7 +373,8 @@ void Connection::release_reading() noexcept {
 }
 
 void Connection::close_if_done() noexcept {
-  if (state_ == State::Open && requests_.empty() && (close_when_idle_ || server_.draining()) &&
+  if (state_ == State::Open && requests_.empty() &&
+      (close_when_idle_ || (server_.draining() && decoder_.at_record_boundary())) &&
       !write_in_flight_ && pending_.empty()) {
     close(LogLevel::Debug, "done");
   }
@@ -410,6 +418,7 @@ bool Connection::deliver(dispatch::Outbound& message) noexcept {
     close(LogLevel::Error, e.what());
   }
   if (message.kind == dispatch::Outbound::Kind::End) {
+    served_ = true;
     remove(exchange);
     if (state_ != State::Open) {
       free_if_done();
@@ -497,10 +506,25 @@ void Connection::free_if_done() noexcept {
 }
 
 void Connection::drain() noexcept {
-  if (requests_.empty()) close(LogLevel::Debug, "server stopping");
+  // Only a connection idle between requests closes at once. One that has not completed a
+  // request yet (accepted a moment ago), or holds unread bytes, is likely carrying a request
+  // already on its way: closing it would lose that request, and unread bytes turn the close
+  // into a reset. It gets a short grace (the sweep calls drain() again), then closes; one
+  // whose request arrives stays until that request ends (close_if_done).
+  constexpr std::uint64_t kFreshGraceMs = 250;
+  if (state_ != State::Open || !requests_.empty() || !decoder_.at_record_boundary()) return;
+  if (!served_ && uv_now(&server_.loop) - idle_since_ < kFreshGraceMs) return;
+  uv_os_fd_t fd = -1;
+  int unread = 0;
+  if (uv_fileno(&handle_.handle, &fd) == 0 && ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0) {
+    return;
+  }
+  close(LogLevel::Debug, "server stopping");
 }
 
 void Connection::sweep(std::uint64_t now) noexcept {
+  if (state_ != State::Open) return;
+  if (server_.draining()) drain();
   if (state_ != State::Open) return;
   const Config& config = server_.config;
   if (admitted_here_ == 0 &&

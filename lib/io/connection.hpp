@@ -47,10 +47,11 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Accepts the connection waiting on `listener` and starts reading. Returns 0 or a libuv
+  // Accepts the connection waiting on `listener` (or adopts `queued_fd`, one taken from its
+  // backlog by Listener::take_queued()) and starts reading. Returns 0 or a libuv
   // error: a failed handle init leaves nothing to close (the caller deletes the connection);
   // any later failure leaves the connection closing, to be freed by its close callback.
-  int accept(Listener& listener) noexcept;
+  int accept(Listener& listener, int queued_fd = -1) noexcept;
   // Closes at once, e.g. past max_connections. `why` goes to the log at `level`.
   void close(LogLevel level, std::string_view why) noexcept;
 
@@ -59,7 +60,8 @@ class Connection {
   bool deliver(dispatch::Outbound& message) noexcept;
   // Starts writing what deliver() queued, unless a write is in flight.
   void flush() noexcept;
-  // The server drains: close now when idle, else once the requests in flight end.
+  // The server drains: close now when idle between requests, else once the request in flight
+  // ends (or at the shutdown deadline).
   void drain() noexcept;
   // The shutdown deadline passed: cancel every request.
   void cancel_requests() noexcept;
@@ -123,6 +125,7 @@ class Connection {
   protocol::Decoder decoder_;
   std::vector<dispatch::Exchange*> requests_;  // in flight, by arrival; owned here
   bool close_when_idle_ = false;               // a finished request had no FCGI_KEEP_CONN
+  bool served_ = false;                        // a request ended here
   std::size_t read_holds_ = 0;                 // requests whose body budget is full
   std::size_t admitted_here_ = 0;              // requests of requests_ that are admitted
   std::uint64_t idle_since_ = 0;               // loop time when admitted_here_ last became 0

@@ -106,6 +106,12 @@ int Listener::open(uv_loop_t& loop, const Options& options, std::string& what) n
 
 int Listener::accept(uv_stream_t& client) noexcept { return uv_accept(&handle_.stream, &client); }
 
+int Listener::take_queued() noexcept {
+  uv_os_fd_t fd = -1;
+  if (!open_ || uv_fileno(&handle_.handle, &fd) != 0) return -1;
+  return ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
 std::string Listener::local_address() const {
   if (endpoint_.kind == Endpoint::Kind::Unix) return endpoint_.to_string();
   if (!tcp_) {

@@ -32,6 +32,9 @@ class Listener {
   int open(uv_loop_t& loop, const Options& options, std::string& what) noexcept;
   // Accepts the waiting connection into `client` (a handle initialised on the same loop).
   int accept(uv_stream_t& client) noexcept;
+  // Takes one connection already queued in the socket's backlog, bypassing the loop; -1 when
+  // none is. Used before closing, so queued connections are served rather than reset.
+  int take_queued() noexcept;
   // The bound address, ports resolved ("tcp:127.0.0.1:40123").
   std::string local_address() const;
   const Endpoint& endpoint() const noexcept { return endpoint_; }

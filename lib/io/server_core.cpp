@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "io/server_core.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <stdexcept>
 #include <system_error>
@@ -17,6 +21,19 @@ namespace fcgimux::io {
 namespace {
 
 using dispatch::Counters;
+
+// FastCGI 1.0 §2.2: an application starts with stdout and stderr closed. Left closed, the
+// next descriptors opened (the loop's epoll, libuv's pipes) would take numbers 1 and 2: log
+// lines would go into them, and libuv refuses to close them. /dev/null fills the holes, as
+// daemons do; descriptor 0, the listening socket there, is left alone when open.
+void fill_standard_descriptors() noexcept {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // open() returns the lowest free number, which is this hole.
+    const int opened = ::open("/dev/null", O_RDWR);
+    if (opened >= 0 && opened != fd) ::close(opened);
+  }
+}
 
 unsigned worker_count(unsigned configured) noexcept {
   if (configured != 0) return configured;
@@ -54,6 +71,7 @@ ServerCore::ServerCore(Config configuration, Handler& application)
   std::optional<ClientFilter> filter = ClientFilter::make(config.allowed_clients, error);
   if (!filter) throw std::invalid_argument("Config::allowed_clients: " + error);
   client_filter_ = std::move(*filter);
+  fill_standard_descriptors();
   if (const int rc = uv_loop_init(&loop); rc != 0) throw uv_error(rc, "uv_loop_init");
   loop.data = this;
   // Both asyncs exist for the server's whole life, so stop() and the workers can always
@@ -147,7 +165,7 @@ void ServerCore::run() {
   }
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigint_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigterm_));
-  start_sweeping();
+  start_sweeping(sweep_interval_ms());
   start_systemd_notification();
 
   {
@@ -197,13 +215,17 @@ void ServerCore::accept_from(Listener& listener, int status) noexcept {
                uv_strerror(status));
     return;
   }
+  take_connection(listener, -1);
+}
+
+void ServerCore::take_connection(Listener& listener, int queued_fd) noexcept {
   try {
     connections_.push_front(
         std::make_unique<Connection>(*this, next_connection_id_++, listener.is_tcp()));
     Connection& accepted = *connections_.front();
     accepted.list_position = connections_.begin();
     Counters::add(counters.connections_open);
-    if (const int rc = accepted.accept(listener); rc != 0) {
+    if (const int rc = accepted.accept(listener, queued_fd); rc != 0) {
       logger.log(LogLevel::Warning, "accept on {}: {}", listener.endpoint().to_string(),
                  uv_strerror(rc));
       // A connection whose handle never opened has no close callback to free it.
@@ -212,10 +234,7 @@ void ServerCore::accept_from(Listener& listener, int status) noexcept {
     }
     Counters::add(counters.connections_accepted);
     const char* refusal = nullptr;
-    std::string peer_text;
-    if (draining_) {
-      refusal = "server stopping";
-    } else if (connections_.size() > config.max_connections) {
+    if (connections_.size() > config.max_connections) {
       refusal = "max_connections reached";
     } else if (client_filter_.active()) {
       sockaddr_storage peer{};
@@ -229,6 +248,7 @@ void ServerCore::accept_from(Listener& listener, int status) noexcept {
       accepted.close(LogLevel::Warning, std::string("refused: ") + refusal);
     }
   } catch (const std::exception& e) {
+    if (queued_fd >= 0) ::close(queued_fd);
     logger.log(LogLevel::Error, "accept on {}: {}", listener.endpoint().to_string(), e.what());
   }
 }
@@ -271,15 +291,7 @@ void ServerCore::start_systemd_notification() noexcept {
 
 // --- timeouts ----------------------------------------------------------------------------------
 
-void ServerCore::start_sweeping() noexcept {
-  // One timer for every connection: a sweep is a walk over the connection list, far cheaper
-  // than a timer per connection (10,000 idle connections are 10,000 list steps a tick). The
-  // tick is a quarter of the shortest timeout, so a timeout fires at most 25% late.
-  using std::chrono::milliseconds;
-  milliseconds shortest = config.idle_timeout;
-  if (config.request_timeout.count() > 0) shortest = std::min(shortest, config.request_timeout);
-  const auto tick = std::clamp(shortest / 4, milliseconds(10), milliseconds(1000));
-  const auto interval = static_cast<std::uint64_t>(tick.count());
+void ServerCore::start_sweeping(std::uint64_t interval_ms) noexcept {
   uv_timer_start(
       &sweep_timer_,
       [](uv_timer_t* timer) noexcept {
@@ -289,8 +301,19 @@ void ServerCore::start_sweeping() noexcept {
           (*it++)->sweep(now);
         }
       },
-      interval, interval);
+      interval_ms, interval_ms);
   uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));
+}
+
+std::uint64_t ServerCore::sweep_interval_ms() const noexcept {
+  // One timer for every connection: a sweep is a walk over the connection list, far cheaper
+  // than a timer per connection (10,000 idle connections are 10,000 list steps a tick). The
+  // tick is a quarter of the shortest timeout, so a timeout fires at most 25% late.
+  using std::chrono::milliseconds;
+  milliseconds shortest = config.idle_timeout;
+  if (config.request_timeout.count() > 0) shortest = std::min(shortest, config.request_timeout);
+  const auto tick = std::clamp(shortest / 4, milliseconds(10), milliseconds(1000));
+  return static_cast<std::uint64_t>(tick.count());
 }
 
 // --- the workers' messages ---------------------------------------------------------------------
@@ -334,7 +357,15 @@ void ServerCore::begin_drain() noexcept {
   if (config.notify_systemd) notify_systemd("STOPPING=1");
   logger.log(LogLevel::Info, "draining: {} requests admitted, {} connections open", admitted_,
              connections_.size());
-  for (const auto& listener : listeners_) listener->close();
+  // Connections the kernel already queued on a listener are served, not reset by its close.
+  // (With SO_REUSEPORT, Linux's net.ipv4.tcp_migrate_req=1 also moves those that arrive
+  // between this and the close to another process's listener.)
+  for (const auto& listener : listeners_) {
+    for (int fd = listener->take_queued(); fd >= 0; fd = listener->take_queued()) {
+      take_connection(*listener, fd);
+    }
+    listener->close();
+  }
   uv_timer_start(
       &shutdown_timer_,
       [](uv_timer_t* timer) noexcept {
@@ -344,6 +375,8 @@ void ServerCore::begin_drain() noexcept {
         self->cancel_all();
       },
       static_cast<std::uint64_t>(config.shutdown_timeout.count()), 0);
+  // While draining, sweep often: fresh connections get only a short grace (Connection::drain).
+  start_sweeping(std::min<std::uint64_t>(sweep_interval_ms(), 50));
   // drain() may close and free connections: step past each before calling it.
   for (auto it = connections_.begin(); it != connections_.end();) (*it++)->drain();
   finish_if_drained();

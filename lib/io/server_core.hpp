@@ -48,6 +48,8 @@ class ServerCore {
   // --- I/O thread, called by listeners and connections --------------------------------------
   // A listener has a connection waiting (status 0) or failed to accept (a libuv error).
   void accept_from(Listener& listener, int status) noexcept;
+  // Makes a connection of the one waiting on `listener`, or of `queued_fd` when >= 0.
+  void take_connection(Listener& listener, int queued_fd) noexcept;
   // Admits a request (queued for a worker) unless max_requests are admitted; returns whether.
   bool admit(dispatch::Exchange& exchange);
   // An admitted request is over (its END_REQUEST went to its connection, or it was taken back
@@ -77,7 +79,8 @@ class ServerCore {
   static void on_shutdown_deadline(uv_timer_t* timer) noexcept;
 
   void bind_listeners();
-  void start_sweeping() noexcept;
+  void start_sweeping(std::uint64_t interval_ms) noexcept;
+  std::uint64_t sweep_interval_ms() const noexcept;
   void start_systemd_notification() noexcept;
   void deliver_outbound() noexcept;
   void begin_drain() noexcept;
