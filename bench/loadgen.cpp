@@ -25,10 +25,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <strings.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -310,8 +310,7 @@ struct Stats {
   Histogram latency;               // of every request that got its END_REQUEST
 
   std::uint64_t errors() const {
-    return err_connect + err_timeout + err_closed + err_record + err_protocol + err_http +
-           err_body;
+    return err_connect + err_timeout + err_closed + err_record + err_protocol + err_http + err_body;
   }
   void merge(const Stats& other) {
     ok += other.ok;
@@ -525,9 +524,9 @@ class Client {
     return std::max(stopped_at_, last_completion_);
   }
   std::size_t open_connections() const {
-    return static_cast<std::size_t>(std::count_if(
-        connections_.begin(), connections_.end(),
-        [](const Connection& c) { return c.state == Connection::State::Open; }));
+    return static_cast<std::size_t>(
+        std::count_if(connections_.begin(), connections_.end(),
+                      [](const Connection& c) { return c.state == Connection::State::Open; }));
   }
 
  private:
@@ -542,9 +541,9 @@ class Client {
   // Idle mode: every connection has made its request and has it answered, or has failed.
   bool settled() const {
     return std::all_of(connections_.begin(), connections_.end(), [&](const Connection& c) {
-      return c.fd < 0 ? c.state == Connection::State::Waiting && c.started_requests > 0
-                      : c.state == Connection::State::Open && c.active == 0 &&
-                            c.started_requests > 0;
+      return c.fd < 0
+                 ? c.state == Connection::State::Waiting && c.started_requests > 0
+                 : c.state == Connection::State::Open && c.active == 0 && c.started_requests > 0;
     });
   }
 
@@ -602,8 +601,8 @@ class Client {
     epoll_event event{};
     event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     event.data.u64 = index;
-    const int rc = connect(fd, reinterpret_cast<const sockaddr*>(&address_.storage),
-                           address_.length);
+    const int rc =
+        connect(fd, reinterpret_cast<const sockaddr*>(&address_.storage), address_.length);
     if ((rc != 0 && errno != EINPROGRESS) || epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
       close(fd);
       connect_failed(connection, now);
@@ -658,7 +657,8 @@ class Client {
     for (;;) {
       fill(connection);
       if (connection.out_offset == connection.out.size() || !connection.writable) return;
-      const std::string_view pending = std::string_view(connection.out).substr(connection.out_offset);
+      const std::string_view pending =
+          std::string_view(connection.out).substr(connection.out_offset);
       const ssize_t written = send(connection.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
       if (written < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -799,8 +799,8 @@ class Client {
       } else if (expect.kind == Expectation::Kind::Size) {
         slot.body_ok = bytes.find_first_not_of('x') == std::string_view::npos;
       } else if (expect.kind == Expectation::Kind::Echo) {
-        slot.body_ok = std::string_view(workload_.body).substr(slot.body_bytes, bytes.size()) ==
-                       bytes;
+        slot.body_ok =
+            std::string_view(workload_.body).substr(slot.body_bytes, bytes.size()) == bytes;
       }
     }
     slot.body_bytes += bytes.size();
@@ -837,8 +837,9 @@ class Client {
   void expire(Clock::time_point now) {
     for (Connection& connection : connections_) {
       if (connection.state == Connection::State::Connecting) continue;
-      const bool late = std::any_of(connection.slots.begin(), connection.slots.end(),
-                                    [&](const Slot& s) { return s.active && now - s.started > timeout_; });
+      const bool late =
+          std::any_of(connection.slots.begin(), connection.slots.end(),
+                      [&](const Slot& s) { return s.active && now - s.started > timeout_; });
       if (late) fail_connection(connection, &Stats::err_timeout);
     }
   }
@@ -853,7 +854,7 @@ class Client {
     if (connection.state == Connection::State::Connecting) --pending_connects_;
     close_connection(connection);
     connection.retry_at = Clock::now() + (kind == &Stats::err_timeout ? std::chrono::milliseconds(0)
-                                                                     : kReconnectDelay);
+                                                                      : kReconnectDelay);
   }
 
   void close_connection(Connection& connection) {
@@ -982,7 +983,8 @@ int run_load(const Options& options, const Address& address) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto options = parse_options(std::span<char*>(argv + 1, static_cast<std::size_t>(argc - 1)));
+  const auto options =
+      parse_options(std::span<char*>(argv + 1, static_cast<std::size_t>(argc - 1)));
   if (!options) return 2;
   const auto address = parse_address(options->connect);
   if (!address) {
