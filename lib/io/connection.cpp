@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "io/connection.hpp"
 
-#include <sys/ioctl.h>
-#include <unistd.h>
+#include <uv.h>
 
 #include <algorithm>
 #include <charconv>
-#include <optional>
 #include <exception>
+#include <optional>
 #include <utility>
 
-#include "io/listener.hpp"
 #include "io/server_core.hpp"
 
 namespace fcgimux::io {
@@ -41,10 +39,8 @@ std::optional<std::uint64_t> content_length(std::span<const protocol::NameValue>
 
 }  // namespace
 
-Connection::Connection(ServerCore& server, std::uint64_t id, bool tcp)
-    : server_(server),
-      id_(id),
-      tcp_(tcp) {}
+Connection::Connection(ServerCore& server, std::uint64_t id)
+    : server_(server), id_(id), idle_since_(uv_now(&server.loop)) {}
 
 Connection::~Connection() {
   // Only reached once closed and without exchanges (free_if_done), or when the server is torn
@@ -52,61 +48,23 @@ Connection::~Connection() {
   for (Exchange* exchange : requests_) delete exchange;
 }
 
-int Connection::accept(Listener& listener, int queued_fd) noexcept {
-  int rc = tcp_ ? uv_tcp_init(&server_.loop, &handle_.tcp)
-                : uv_pipe_init(&server_.loop, &handle_.pipe, 0);
-  if (rc != 0) {
-    if (queued_fd >= 0) ::close(queued_fd);
-    return rc;  // nothing to close: the handle never opened
-  }
-  handle_.handle.data = this;
-  idle_since_ = uv_now(&server_.loop);
-  if (queued_fd < 0) {
-    rc = listener.accept(handle_.stream);
-  } else {
-    rc = tcp_ ? uv_tcp_open(&handle_.tcp, queued_fd) : uv_pipe_open(&handle_.pipe, queued_fd);
-    if (rc != 0) ::close(queued_fd);
-  }
-  if (rc == 0 && tcp_) {
-    // Responses are written whole (one writev per batch), so Nagle's algorithm only adds
-    // latency: a small response would wait for the previous one's ACK.
-    rc = uv_tcp_nodelay(&handle_.tcp, 1);
-  }
-  if (rc == 0) rc = uv_read_start(&handle_.stream, on_alloc, on_read);
-  if (rc != 0) close(LogLevel::Warning, uv_strerror(rc));
-  return rc;
-}
-
-bool Connection::peer_address(sockaddr_storage& out) const noexcept {
-  int length = sizeof out;
-  return tcp_ &&
-         uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
-}
+std::uint64_t Connection::now() const noexcept { return uv_now(&server_.loop); }
 
 // --- reading -----------------------------------------------------------------------------------
 
-void Connection::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) noexcept {
-  auto* self = static_cast<Connection*>(handle->data);
-  const std::span<char> buffer = self->server_.read_buffer();
-  *buf = uv_buf_init(buffer.data(), static_cast<unsigned>(buffer.size()));
+void Connection::received(std::span<const std::byte> bytes) noexcept {
+  Counters::add(server_.counters.bytes_in, bytes.size());
+  consume(bytes);
+  flush();
 }
 
-void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
-  auto* self = static_cast<Connection*>(stream->data);
-  if (nread > 0) {
-    const auto n = static_cast<std::size_t>(nread);
-    Counters::add(self->server_.counters.bytes_in, n);
-    self->consume(std::as_bytes(std::span(buf->base, n)));
-    self->flush();
-  } else if (nread == UV_EOF) {
-    const bool mid_request = !self->decoder_.at_record_boundary() ||
-                             std::any_of(self->requests_.begin(), self->requests_.end(),
-                                         [](const Exchange* e) { return !e->admitted; });
-    self->close(mid_request ? LogLevel::Info : LogLevel::Debug,
-                mid_request ? "peer closed in the middle of a request" : "peer closed");
-  } else if (nread < 0) {
-    self->close(LogLevel::Info, uv_strerror(static_cast<int>(nread)));
-  }
+void Connection::read_ended(int error) noexcept {
+  if (error != 0) return close(LogLevel::Info, uv_strerror(error));
+  const bool mid_request =
+      !decoder_.at_record_boundary() || std::any_of(requests_.begin(), requests_.end(),
+                                                    [](const Exchange* e) { return !e->admitted; });
+  close(mid_request ? LogLevel::Info : LogLevel::Debug,
+        mid_request ? "peer closed in the middle of a request" : "peer closed");
 }
 
 void Connection::consume(std::span<const std::byte> bytes) noexcept {
@@ -206,8 +164,8 @@ void Connection::handle_begin(const protocol::Record& record) {
   const bool keep_conn = (body.flags & protocol::kKeepConn) != 0;
   if (!keep_conn) close_when_idle_ = true;
   const Config& config = server_.config;
-  if (std::find(config.roles.begin(), config.roles.end(),
-                static_cast<protocol::Role>(body.role)) == config.roles.end()) {
+  if (std::find(config.roles.begin(), config.roles.end(), static_cast<protocol::Role>(body.role)) ==
+      config.roles.end()) {
     // FastCGI 1.0 §5.5: a role the application does not play is FCGI_UNKNOWN_ROLE.
     server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: role {} not served", id_,
                        request_id, body.role);
@@ -252,8 +210,8 @@ void Connection::handle_abort(std::uint16_t request_id) {
 
 void Connection::handle_params(Exchange& exchange, std::span<const std::byte> content) {
   if (exchange.admitted) {
-    server_.logger.log(LogLevel::Warning, "conn {} req {}: closed: FCGI_PARAMS after its end",
-                       id_, exchange.id());
+    server_.logger.log(LogLevel::Warning, "conn {} req {}: closed: FCGI_PARAMS after its end", id_,
+                       exchange.id());
     return close(LogLevel::Debug, "params after their end");
   }
   const std::uint16_t request_id = exchange.id();
@@ -281,8 +239,8 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
     const std::optional<std::uint64_t> length = content_length(exchange.params());
     if (length && *length > limit) {
       server_.logger.log(LogLevel::Warning,
-                         "conn {} req {}: refused: CONTENT_LENGTH {} past max_body_bytes ({})",
-                         id_, request_id, *length, limit);
+                         "conn {} req {}: refused: CONTENT_LENGTH {} past max_body_bytes ({})", id_,
+                         request_id, *length, limit);
       Counters::add(server_.counters.requests_refused);
       remove(exchange);
       reply(request_id, ProtocolStatus::RequestComplete, 413, "request body too large\n");
@@ -323,8 +281,8 @@ void Connection::reply(std::uint16_t request_id, ProtocolStatus status, int http
                        std::string_view body) {
   std::string records;
   if (http_status != 0) {
-    std::string response = "Status: " + std::to_string(http_status) +
-                           "\r\nContent-Type: text/plain\r\n";
+    std::string response =
+        "Status: " + std::to_string(http_status) + "\r\nContent-Type: text/plain\r\n";
     if (http_status == 503) response += "Retry-After: 1\r\n";
     response.append("\r\n").append(body);
     protocol::append_records(records, RecordType::Stdout, request_id, as_bytes(response));
@@ -336,8 +294,9 @@ void Connection::reply(std::uint16_t request_id, ProtocolStatus status, int http
 
 void Connection::reply_overloaded(std::uint16_t request_id) {
   Counters::add(server_.counters.requests_overloaded);
-  server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: overloaded ({} requests admitted)",
-                     id_, request_id, server_.config.max_requests);
+  server_.logger.log(LogLevel::Warning,
+                     "conn {} req {}: refused: overloaded ({} requests admitted)", id_, request_id,
+                     server_.config.max_requests);
   OverloadReply how = server_.config.overload_reply;
   if (how == OverloadReply::Automatic) {
     // A client that multiplexes knows FCGI_OVERLOADED; one that sends a request per
@@ -355,20 +314,20 @@ void Connection::remove(Exchange& exchange) noexcept {
   if (exchange.holds_reader()) release_reading();
   if (exchange.admitted) {
     server_.release_admission();
-    if (--admitted_here_ == 0) idle_since_ = uv_now(&server_.loop);
+    if (--admitted_here_ == 0) idle_since_ = now();
   }
   requests_.erase(std::find(requests_.begin(), requests_.end(), &exchange));
   delete &exchange;
+  drop_idle_budget();
 }
 
 void Connection::hold_reading() noexcept {
-  if (read_holds_++ == 0 && state_ == State::Open) uv_read_stop(&handle_.stream);
+  if (read_holds_++ == 0 && state_ == State::Open) pause_reading();
 }
 
 void Connection::release_reading() noexcept {
   if (--read_holds_ == 0 && state_ == State::Open) {
-    const int rc = uv_read_start(&handle_.stream, on_alloc, on_read);
-    if (rc != 0) close(LogLevel::Warning, uv_strerror(rc));
+    if (const int rc = resume_reading(); rc != 0) close(LogLevel::Warning, uv_strerror(rc));
   }
 }
 
@@ -394,6 +353,14 @@ dispatch::OutputBudget& Connection::output_budget() {
 
 void Connection::release_budget(std::size_t bytes) noexcept {
   if (bytes > 0) budget_->release(bytes);
+}
+
+void Connection::drop_idle_budget() noexcept {
+  // The exchanges hold references to the budget; without them and without budgeted bytes in
+  // flight nothing does.
+  if (budget_ && requests_.empty() && pending_budgeted_ == 0 && writing_budgeted_ == 0) {
+    budget_.reset();
+  }
 }
 
 void Connection::queue_bytes(std::string bytes, bool budgeted) {
@@ -433,36 +400,37 @@ void Connection::flush() noexcept {
   if (state_ != State::Open || write_in_flight_ || pending_.empty()) return;
   writing_.swap(pending_);
   writing_budgeted_ = std::exchange(pending_budgeted_, 0);
-  buffers_.clear();
-  for (std::string& bytes : writing_) {
-    buffers_.push_back(uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size())));
-  }
-  if (!write_request_) write_request_ = std::make_unique<uv_write_t>();
-  write_request_->data = this;
-  const int rc = uv_write(write_request_.get(), &handle_.stream, buffers_.data(),
-                          static_cast<unsigned>(buffers_.size()), on_write);
-  if (rc != 0) {
-    release_budget(std::exchange(writing_budgeted_, 0));
-    writing_.clear();
+  const int rc = write(writing_);
+  if (rc < 0) {
+    finish_write(false);
     return close(LogLevel::Info, uv_strerror(rc));
   }
-  write_in_flight_ = true;
+  if (rc == 0) {
+    write_in_flight_ = true;
+    return;
+  }
+  finish_write(true);
+  close_if_done();
 }
 
-void Connection::on_write(uv_write_t* request, int status) noexcept {
-  auto* self = static_cast<Connection*>(request->data);
-  self->write_in_flight_ = false;
-  if (status == 0) {
-    std::size_t written = 0;
-    for (const std::string& bytes : self->writing_) written += bytes.size();
-    Counters::add(self->server_.counters.bytes_out, written);
+void Connection::written(int status) noexcept {
+  write_in_flight_ = false;
+  if (status != 0 && status != UV_ECANCELED) close(LogLevel::Info, uv_strerror(status));
+  finish_write(status == 0);
+  if (status != 0) return free_if_done();
+  flush();
+  close_if_done();
+}
+
+void Connection::finish_write(bool sent) noexcept {
+  if (sent) {
+    std::size_t bytes = 0;
+    for (const std::string& piece : writing_) bytes += piece.size();
+    Counters::add(server_.counters.bytes_out, bytes);
   }
-  if (status != 0 && status != UV_ECANCELED) self->close(LogLevel::Info, uv_strerror(status));
-  self->release_budget(std::exchange(self->writing_budgeted_, 0));
-  self->writing_.clear();
-  if (status != 0) return self->free_if_done();
-  self->flush();
-  self->close_if_done();
+  release_budget(std::exchange(writing_budgeted_, 0));
+  writing_.clear();
+  drop_idle_budget();
 }
 
 // --- closing -----------------------------------------------------------------------------------
@@ -489,14 +457,13 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
   if (budget_) budget_->close();
   release_budget(std::exchange(pending_budgeted_, 0));
   pending_.clear();
-  // accept() opened the handle before anything could close the connection.
-  uv_close(&handle_.handle, on_close);
+  drop_idle_budget();
+  close_transport();
 }
 
-void Connection::on_close(uv_handle_t* handle) noexcept {
-  auto* self = static_cast<Connection*>(handle->data);
-  self->state_ = State::Closed;
-  self->free_if_done();
+void Connection::transport_closed() noexcept {
+  state_ = State::Closed;
+  free_if_done();
 }
 
 void Connection::free_if_done() noexcept {
@@ -513,12 +480,8 @@ void Connection::drain() noexcept {
   // whose request arrives stays until that request ends (close_if_done).
   constexpr std::uint64_t kFreshGraceMs = 250;
   if (state_ != State::Open || !requests_.empty() || !decoder_.at_record_boundary()) return;
-  if (!served_ && uv_now(&server_.loop) - idle_since_ < kFreshGraceMs) return;
-  uv_os_fd_t fd = -1;
-  int unread = 0;
-  if (uv_fileno(&handle_.handle, &fd) == 0 && ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0) {
-    return;
-  }
+  if (!served_ && now() - idle_since_ < kFreshGraceMs) return;
+  if (unread_bytes() > 0) return;
   close(LogLevel::Debug, "server stopping");
 }
 
@@ -529,15 +492,16 @@ void Connection::sweep(std::uint64_t now) noexcept {
   const Config& config = server_.config;
   if (admitted_here_ == 0 &&
       now - idle_since_ >= static_cast<std::uint64_t>(config.idle_timeout.count())) {
-    return close(LogLevel::Info, requests_.empty() ? "idle timeout"
-                                                   : "idle timeout with a request incomplete");
+    return close(LogLevel::Info,
+                 requests_.empty() ? "idle timeout" : "idle timeout with a request incomplete");
   }
   if (config.request_timeout.count() <= 0) return;
   const auto deadline = std::chrono::steady_clock::now() - config.request_timeout;
   for (Exchange* exchange : requests_) {
     if (exchange->admitted && !exchange->stopped() && exchange->admitted_at < deadline) {
-      server_.logger.log(LogLevel::Warning, "conn {} req {}: cancelled: past request_timeout ({} ms)",
-                         id_, exchange->id(), config.request_timeout.count());
+      server_.logger.log(LogLevel::Warning,
+                         "conn {} req {}: cancelled: past request_timeout ({} ms)", id_,
+                         exchange->id(), config.request_timeout.count());
       exchange->stop();
     }
   }

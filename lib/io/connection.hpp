@@ -19,14 +19,20 @@
 //   │          ▼
 //   └──►    Closed     handle closed; freed once its last exchange is gone
 //
+// The state machine knows nothing of sockets: it consumes bytes and asks its transport to
+// write, pause reading and close through a handful of virtual calls. StreamConnection
+// (stream_connection.hpp) is the transport over a libuv stream (TCP, Unix socket); the
+// whole-connection fuzz target drives the same state machine through a transport in memory.
+//
 // Threading: I/O thread only.
 
-#include <uv.h>
+#include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,24 +43,18 @@
 
 namespace fcgimux::io {
 
-class Listener;
 class ServerCore;
 
 class Connection {
  public:
-  Connection(ServerCore& server, std::uint64_t id, bool tcp);
-  ~Connection();
+  Connection(ServerCore& server, std::uint64_t id);
+  virtual ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Accepts the connection waiting on `listener` (or adopts `queued_fd`, one taken from its
-  // backlog by Listener::take_queued()) and starts reading. Returns 0 or a libuv
-  // error: a failed handle init leaves nothing to close (the caller deletes the connection);
-  // any later failure leaves the connection closing, to be freed by its close callback.
-  int accept(Listener& listener, int queued_fd = -1) noexcept;
+  // --- from the server -----------------------------------------------------------------------
   // Closes at once, e.g. past max_connections. `why` goes to the log at `level`.
   void close(LogLevel level, std::string_view why) noexcept;
-
   // A worker's message about one of this connection's exchanges. Returns whether the
   // connection is still open; when it returns false the connection may have been freed.
   bool deliver(dispatch::Outbound& message) noexcept;
@@ -71,18 +71,41 @@ class Connection {
 
   std::uint64_t id() const noexcept { return id_; }
   // The peer's address into `out`; false when the connection is not over TCP/IP.
-  bool peer_address(sockaddr_storage& out) const noexcept;
+  virtual bool peer_address(sockaddr_storage& out) const noexcept = 0;
   bool closed() const noexcept { return state_ != State::Open; }
   // Where the server's list holds this connection, for removal in O(1).
   std::list<std::unique_ptr<Connection>>::iterator list_position;
 
+  // --- from the transport --------------------------------------------------------------------
+  // Bytes arrived: decodes and handles every complete record, then writes what that queued.
+  void received(std::span<const std::byte> bytes) noexcept;
+  // The peer closed its end (`error` 0) or reading failed (a libuv error).
+  void read_ended(int error) noexcept;
+  // The write in flight (write() returned 0) ended: `status` 0 or a libuv error.
+  void written(int status) noexcept;
+  // The transport closed, as close_transport() asked.
+  void transport_closed() noexcept;
+
+ protected:
+  // --- the transport, implemented by a subclass ----------------------------------------------
+  // Starts writing `pieces`, which stay untouched and alive until the write ends. Returns 1
+  // when every byte went out at once (written() does not follow), 0 when the write is in
+  // flight (written() follows, also after close_transport()), or a negative libuv error.
+  virtual int write(std::span<const std::string> pieces) noexcept = 0;
+  virtual void pause_reading() noexcept = 0;
+  // Returns 0 or a libuv error.
+  virtual int resume_reading() noexcept = 0;
+  // Bytes the peer sent that are not read yet (0 when unknown).
+  virtual std::size_t unread_bytes() const noexcept = 0;
+  // Starts closing; transport_closed() follows, never from inside this call.
+  virtual void close_transport() noexcept = 0;
+  // The time now in milliseconds, on the loop's clock.
+  std::uint64_t now() const noexcept;
+
+  ServerCore& server_;
+
  private:
   enum class State : unsigned char { Open, Closing, Closed };
-
-  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf) noexcept;
-  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
-  static void on_write(uv_write_t* request, int status) noexcept;
-  static void on_close(uv_handle_t* handle) noexcept;
 
   void consume(std::span<const std::byte> bytes) noexcept;
   void handle_record(const protocol::Record& record);
@@ -111,16 +134,13 @@ class Connection {
   void close_if_done() noexcept;
   void free_if_done() noexcept;
 
-  ServerCore& server_;
+  // Ends the write in flight or just made: counts it, releases its budget.
+  void finish_write(bool sent) noexcept;
+  // Frees the output budget once nothing uses it, so an idle connection stays small.
+  void drop_idle_budget() noexcept;
+
   const std::uint64_t id_;
-  const bool tcp_;
   State state_ = State::Open;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } handle_{};
 
   protocol::Decoder decoder_;
   std::vector<dispatch::Exchange*> requests_;  // in flight, by arrival; owned here
@@ -131,12 +151,10 @@ class Connection {
   std::uint64_t idle_since_ = 0;               // loop time when admitted_here_ last became 0
 
   std::unique_ptr<dispatch::OutputBudget> budget_;  // see output_budget()
-  std::vector<std::string> pending_;   // queued for the next write
-  std::size_t pending_budgeted_ = 0;   // bytes of pending_ counted in budget_
-  std::vector<std::string> writing_;   // in the write in flight
-  std::size_t writing_budgeted_ = 0;   // bytes of writing_ counted in budget_
-  std::vector<uv_buf_t> buffers_;
-  std::unique_ptr<uv_write_t> write_request_;  // made with the first write
+  std::vector<std::string> pending_;                // queued for the next write
+  std::size_t pending_budgeted_ = 0;                // bytes of pending_ counted in budget_
+  std::vector<std::string> writing_;                // in the write in flight
+  std::size_t writing_budgeted_ = 0;                // bytes of writing_ counted in budget_
   bool write_in_flight_ = false;
 };
 

@@ -13,6 +13,7 @@
 
 #include "dispatch/worker_pool.hpp"
 #include "io/endpoint.hpp"
+#include "io/stream_connection.hpp"
 #include "io/systemd.hpp"
 #include "io/uv_error.hpp"
 
@@ -62,8 +63,12 @@ ServerCore::ServerCore(Config configuration, Handler& application)
       logger(this->config.log_level, this->config.log),
       outbound([](void* self) noexcept { uv_async_send(&static_cast<ServerCore*>(self)->wake_); },
                this),
-      exchange_context{outbound, counters, logger, this->config.max_params_bytes,
-                       this->config.request_body_budget, this->config.queue_timeout} {
+      exchange_context{outbound,
+                       counters,
+                       logger,
+                       this->config.max_params_bytes,
+                       this->config.request_body_budget,
+                       this->config.queue_timeout} {
   std::string error;
   std::optional<std::vector<Endpoint>> endpoints = resolve_listen(config.listen, error);
   if (!endpoints) throw std::invalid_argument(error);
@@ -109,8 +114,7 @@ void ServerCore::close_loop_handles() noexcept {
   loop_handles_open_ = false;
   for (uv_handle_t* handle :
        {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&sigint_),
-        reinterpret_cast<uv_handle_t*>(&sigterm_),
-        reinterpret_cast<uv_handle_t*>(&shutdown_timer_),
+        reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&shutdown_timer_),
         reinterpret_cast<uv_handle_t*>(&sweep_timer_),
         reinterpret_cast<uv_handle_t*>(&watchdog_timer_)}) {
     uv_close(handle, nullptr);
@@ -179,9 +183,8 @@ void ServerCore::run() {
 }
 
 void ServerCore::bind_listeners() {
-  const Listener::Options options{.backlog = 1024,
-                                  .reuse_port = config.reuse_port,
-                                  .unix_mode = config.unix_socket_mode};
+  const Listener::Options options{
+      .backlog = 1024, .reuse_port = config.reuse_port, .unix_mode = config.unix_socket_mode};
   for (const Endpoint& endpoint : listen_endpoints_) {
     auto listener = std::make_unique<Listener>(
         endpoint,
@@ -220,11 +223,9 @@ void ServerCore::accept_from(Listener& listener, int status) noexcept {
 
 void ServerCore::take_connection(Listener& listener, int queued_fd) noexcept {
   try {
-    connections_.push_front(
-        std::make_unique<Connection>(*this, next_connection_id_++, listener.is_tcp()));
-    Connection& accepted = *connections_.front();
-    accepted.list_position = connections_.begin();
-    Counters::add(counters.connections_open);
+    auto made = std::make_unique<StreamConnection>(*this, next_connection_id(), listener.is_tcp());
+    StreamConnection& accepted = *made;
+    adopt(std::move(made));
     if (const int rc = accepted.accept(listener, queued_fd); rc != 0) {
       logger.log(LogLevel::Warning, "accept on {}: {}", listener.endpoint().to_string(),
                  uv_strerror(rc));
@@ -251,6 +252,12 @@ void ServerCore::take_connection(Listener& listener, int queued_fd) noexcept {
     if (queued_fd >= 0) ::close(queued_fd);
     logger.log(LogLevel::Error, "accept on {}: {}", listener.endpoint().to_string(), e.what());
   }
+}
+
+void ServerCore::adopt(std::unique_ptr<Connection> connection) {
+  connections_.push_front(std::move(connection));
+  connections_.front()->list_position = connections_.begin();
+  Counters::add(counters.connections_open);
 }
 
 void ServerCore::remove_connection(Connection& connection) noexcept {

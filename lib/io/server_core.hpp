@@ -55,6 +55,13 @@ class ServerCore {
   // An admitted request is over (its END_REQUEST went to its connection, or it was taken back
   // out of the queue).
   void release_admission() noexcept;
+  // Takes ownership of a connection that is open (its transport is live), for the sweeps,
+  // the drain and remove_connection(). take_connection() adopts what it accepts; a transport
+  // that is not a socket (the whole-connection fuzz target's) comes in here directly.
+  void adopt(std::unique_ptr<Connection> connection);
+  std::uint64_t next_connection_id() noexcept { return next_connection_id_++; }
+  // Hands every message the workers queued to its connection, then flushes those.
+  void deliver_outbound() noexcept;
   // The connection's handle is closed and it has no exchange left: free it.
   void remove_connection(Connection& connection) noexcept;
   bool draining() const noexcept { return draining_; }
@@ -82,7 +89,6 @@ class ServerCore {
   void start_sweeping(std::uint64_t interval_ms) noexcept;
   std::uint64_t sweep_interval_ms() const noexcept;
   void start_systemd_notification() noexcept;
-  void deliver_outbound() noexcept;
   void begin_drain() noexcept;
   void cancel_all() noexcept;
   void finish_if_drained() noexcept;
@@ -116,9 +122,9 @@ class ServerCore {
   // Endpoint publication: run() → local_endpoints() callers, and run()'s end → ~ServerCore().
   mutable std::mutex state_mutex_;
   mutable std::condition_variable state_changed_;
-  bool endpoints_ready_ = false;             // Guarded by state_mutex_.
-  std::vector<std::string> endpoints_;       // Guarded by state_mutex_.
-  bool running_ = false;                     // Guarded by state_mutex_.
+  bool endpoints_ready_ = false;        // Guarded by state_mutex_.
+  std::vector<std::string> endpoints_;  // Guarded by state_mutex_.
+  bool running_ = false;                // Guarded by state_mutex_.
 };
 
 }  // namespace fcgimux::io
