@@ -29,4 +29,12 @@ Exchange* AdmissionQueue::pop(std::stop_token stop) {
   return exchange;
 }
 
+Exchange* AdmissionQueue::try_pop() {
+  const std::lock_guard lock(mutex_);
+  if (queue_.empty()) return nullptr;
+  Exchange* exchange = queue_.front();
+  queue_.pop_front();
+  return exchange;
+}
+
 }  // namespace fcgimux::dispatch

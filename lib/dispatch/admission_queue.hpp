@@ -28,6 +28,8 @@ class AdmissionQueue {
   bool remove(Exchange* exchange);
   // Waits for the oldest exchange; nullptr once `stop` fires.
   Exchange* pop(std::stop_token stop);
+  // The oldest exchange, or nullptr at once when none is queued.
+  Exchange* try_pop();
 
  private:
   std::mutex mutex_;
