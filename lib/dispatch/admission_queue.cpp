@@ -6,11 +6,18 @@
 namespace fcgimux::dispatch {
 
 void AdmissionQueue::push(Exchange* exchange) {
+  Waiter* waiter = nullptr;
   {
     const std::lock_guard lock(mutex_);
-    queue_.push_back(exchange);
+    if (idle_.empty()) {
+      queue_.push_back(exchange);
+      return;
+    }
+    waiter = idle_.back();
+    idle_.pop_back();
+    waiter->exchange = exchange;
   }
-  ready_.notify_one();
+  waiter->ready.release();
 }
 
 bool AdmissionQueue::remove(Exchange* exchange) {
@@ -22,11 +29,32 @@ bool AdmissionQueue::remove(Exchange* exchange) {
 }
 
 Exchange* AdmissionQueue::pop(std::stop_token stop) {
-  std::unique_lock lock(mutex_);
-  if (!ready_.wait(lock, stop, [this] { return !queue_.empty(); })) return nullptr;
-  Exchange* exchange = queue_.front();
-  queue_.pop_front();
-  return exchange;
+  Waiter waiter;
+  {
+    const std::lock_guard lock(mutex_);
+    if (!queue_.empty()) {
+      Exchange* exchange = queue_.front();
+      queue_.pop_front();
+      return exchange;
+    }
+    if (stop.stop_requested()) return nullptr;
+    idle_.push_back(&waiter);
+  }
+  {
+    // A stop wakes the waiter with nothing, unless a push took it off idle_ first: then the
+    // exchange is on its way and the worker gets it.
+    const std::stop_callback on_stop(stop, [this, &waiter] {
+      {
+        const std::lock_guard lock(mutex_);
+        const auto it = std::find(idle_.begin(), idle_.end(), &waiter);
+        if (it == idle_.end()) return;
+        idle_.erase(it);
+      }
+      waiter.ready.release();
+    });
+    waiter.ready.acquire();
+  }
+  return waiter.exchange;
 }
 
 Exchange* AdmissionQueue::try_pop() {

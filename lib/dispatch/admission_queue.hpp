@@ -5,12 +5,18 @@
 // and may take a queued one back out (abort, connection closed). Consumers: the workers, each
 // popping the oldest request. Bounded by the caller: the I/O thread admits at most
 // Config::max_requests requests (queued plus running), so the queue never holds more.
+//
+// A push with a worker waiting hands the request straight to that worker: one semaphore
+// release, one wake-up, and the woken worker takes no lock. Idle workers wait in a stack, so
+// the one woken is the one that went idle last, whose stack and caches are still warm; the
+// queue proper holds requests only while every worker is busy.
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <semaphore>
 #include <stop_token>
+#include <vector>
 
 namespace fcgimux::dispatch {
 
@@ -32,9 +38,15 @@ class AdmissionQueue {
   Exchange* try_pop();
 
  private:
+  // A worker waiting in pop(), on its own stack.
+  struct Waiter {
+    std::binary_semaphore ready{0};
+    Exchange* exchange = nullptr;  // set, with the waiter off idle_, before ready is released
+  };
+
   std::mutex mutex_;
-  std::condition_variable_any ready_;
-  std::deque<Exchange*> queue_;  // Guarded by mutex_.
+  std::deque<Exchange*> queue_;  // Guarded by mutex_. Non-empty only while idle_ is empty.
+  std::vector<Waiter*> idle_;    // Guarded by mutex_. The last to wait is woken first.
 };
 
 }  // namespace fcgimux::dispatch
