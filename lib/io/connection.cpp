@@ -290,6 +290,9 @@ void Connection::reply(std::uint16_t request_id, ProtocolStatus status, int http
   }
   protocol::append_end_request(records, request_id, 0, status);
   queue_bytes(std::move(records), false);
+  // A request answered here ends as surely as one a worker ran: the connection is busy, not
+  // idle, however many of its requests end this way.
+  if (admitted_here_ == 0) idle_since_ = now();
 }
 
 void Connection::reply_overloaded(std::uint16_t request_id) {

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
+#include "fcgimux/log.hpp"
+
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <string>
 
-#include <fmt/chrono.h>
-#include <fmt/format.h>
-
-#include "fcgimux/log.hpp"
+#include "util/timestamp.hpp"
 
 namespace fcgimux {
 
@@ -26,11 +27,11 @@ std::string_view to_string(LogLevel level) noexcept {
 
 LogSink stderr_log_sink() {
   return [](LogLevel level, std::string_view line) {
-    const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
     // One fwrite per line: stdio locks the stream per call, so concurrent lines never
     // interleave.
-    const std::string text = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z {} {}\n", now, to_string(level), line);
+    const std::string text =
+        fmt::format("{} {} {}\n", util::utc_timestamp(std::chrono::system_clock::now()),
+                    to_string(level), line);
     std::fwrite(text.data(), 1, text.size(), stderr);
   };
 }

@@ -148,6 +148,31 @@ TEST_CASE("params of exactly max_params_bytes are served, one byte more is answe
   server.stop();
 }
 
+TEST_CASE("requests answered without a worker keep a connection from counting as idle",
+          "[integration][limits]") {
+  CountingHandler handler;
+  Config config = test_config();
+  config.max_params_bytes = 1024;
+  config.idle_timeout = std::chrono::milliseconds(300);
+  TestServer server(handler, config);
+  FcgiClient client(server.endpoint());
+
+  // Every request is answered 431 by the I/O thread; for four idle timeouts, the connection
+  // must stay open between them rather than close in the middle of one.
+  const auto until = std::chrono::steady_clock::now() + 4 * config.idle_timeout;
+  int answered = 0;
+  for (int i = 0; i < 100000 && std::chrono::steady_clock::now() < until; ++i) {
+    const Response refused = client.request(params_of_size(2048), {});
+    REQUIRE(complete(refused));
+    REQUIRE(parse_cgi_response(refused.out).status == 431);
+    ++answered;
+  }
+  CHECK(answered > 1);
+  check_served(client);
+  CHECK(server.server().stats().connections_accepted == 1);
+  server.stop();
+}
+
 TEST_CASE("a CONTENT_LENGTH past max_body_bytes is answered 413 before the handler runs",
           "[integration][limits]") {
   CountingHandler handler;
