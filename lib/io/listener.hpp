@@ -6,6 +6,7 @@
 #include <string>
 
 #include "io/endpoint.hpp"
+#include "io/stream_handle.hpp"
 
 namespace fcgimux::io {
 
@@ -51,12 +52,7 @@ class Listener {
   Endpoint endpoint_;
   OnConnection on_connection_;
   void* server_;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } handle_{};
+  StreamHandle handle_{};
   bool open_ = false;
   bool tcp_ = false;
   bool created_socket_file_ = false;

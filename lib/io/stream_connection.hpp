@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/connection.hpp"
+#include "io/stream_handle.hpp"
 
 namespace fcgimux::io {
 
@@ -46,12 +47,7 @@ class StreamConnection final : public Connection {
   static void on_close(uv_handle_t* handle) noexcept;
 
   const bool tcp_;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } handle_{};
+  StreamHandle handle_{};
   std::vector<uv_buf_t> buffers_;              // the write in flight's unsent part
   std::unique_ptr<uv_write_t> write_request_;  // made with the first write that must wait
 };
