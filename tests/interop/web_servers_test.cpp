@@ -27,11 +27,29 @@ constexpr std::string_view kApache = "/usr/sbin/apache2";
 constexpr std::string_view kApacheModules = "/usr/lib/apache2/modules";
 constexpr std::string_view kCaddy = "/usr/bin/caddy";
 
+// `values` with where the web server listens: a free loopback port, returned in `port`.
+Values with_http(Values values, int& port) {
+  port = free_port();
+  values["http_host"] = "127.0.0.1";
+  values["http_port"] = std::to_string(port);
+  return values;
+}
+
+// Where two application servers listen, as the scale-out templates name them.
+Values two_apps(const std::string& app1, const std::string& app2) {
+  const auto [app1_host, app1_port] = host_and_port(app1);
+  const auto [app2_host, app2_port] = host_and_port(app2);
+  return Values{{"app1_host", app1_host},
+                {"app1_port", app1_port},
+                {"app2_host", app2_host},
+                {"app2_port", app2_port}};
+}
+
 // nginx (one worker, in the foreground) around the site template `site`.
-void start_nginx(Peer& peer, std::string_view site, const std::string& fcgi) {
-  const int port = free_port();
+void start_nginx(Peer& peer, std::string_view site, const Values& values) {
+  int port = 0;
   const std::string dir = peer.dir().string();
-  peer.write("site.conf", filled_config(site, front_values(fcgi, port)));
+  peer.write("site.conf", filled_config(site, with_http(values, port)));
   // Debian's fastcgi_params, next to the config as in /etc/nginx.
   peer.write("fastcgi_params", file_text("/etc/nginx/fastcgi_params"));
   // Every module compiled in wants its own temporary directory; nginx-light leaves some out.
@@ -62,13 +80,26 @@ http {{
   peer.wait_accepting(port);
 }
 
-void start_haproxy(Peer& peer, const std::string& fcgi) {
-  const int port = free_port();
-  peer.write("global.cfg", "global\n    maxconn 1000\n");
-  peer.write("haproxy.cfg", filled_config("haproxy.cfg", front_values(fcgi, port)));
+void start_nginx(Peer& peer, std::string_view site, const std::string& fcgi) {
+  const auto [fcgi_host, fcgi_port] = host_and_port(fcgi);
+  start_nginx(peer, site, Values{{"fcgi_host", fcgi_host}, {"fcgi_port", fcgi_port}});
+}
+
+// HAProxy around the template `config`, with its runtime API on dir()/admin.sock.
+void start_haproxy(Peer& peer, std::string_view config, const Values& values) {
+  int port = 0;
+  peer.write("global.cfg",
+             fmt::format("global\n    maxconn 1000\n    stats socket {}/admin.sock level admin\n",
+                         peer.dir().string()));
+  peer.write("haproxy.cfg", filled_config(config, with_http(values, port)));
   peer.start({std::string(kHaproxy), "-db", "-f", (peer.dir() / "global.cfg").string(), "-f",
               (peer.dir() / "haproxy.cfg").string()});
   peer.wait_accepting(port);
+}
+
+void start_haproxy(Peer& peer, const std::string& fcgi) {
+  const auto [fcgi_host, fcgi_port] = host_and_port(fcgi);
+  start_haproxy(peer, "haproxy.cfg", Values{{"fcgi_host", fcgi_host}, {"fcgi_port", fcgi_port}});
 }
 
 void start_lighttpd(Peer& peer, const std::string& fcgi) {
@@ -345,6 +376,68 @@ TEST_CASE("HAProxy fcgi-app: a client that disconnects mid-download while anothe
   CHECK(slow->status == 200);
   CHECK_THAT(slow->message.body, Catch::Contains("QUERY_STRING=sleep_ms=2000\n"));
   server.stop();
+}
+
+// --- scaling out ---------------------------------------------------------------------------------
+
+// `count` GETs in a row, each answered 200.
+void check_requests(const std::string& http, int count) {
+  for (int i = 0; i < count; ++i) {
+    const HttpResponse response = http_exchange(http, http_get(fmt::format("/scale?i={}", i)));
+    CAPTURE(i);
+    CHECK(response.status == 200);
+    CHECK_THAT(response.message.body, Catch::Contains(fmt::format("QUERY_STRING=i={}\n", i)));
+  }
+}
+
+std::uint64_t completed(TestServer& server) { return server.server().stats().requests_completed; }
+
+TEST_CASE("nginx spreads requests over two servers by weight and goes on when one stops",
+          "[interop][nginx][scale]") {
+  if (!installed(kNginx, "nginx-light")) return;
+  echo::EchoHandler handler;
+  TestServer app1(handler, interop_config());
+  TestServer app2(handler, interop_config());
+  Peer nginx;
+  start_nginx(nginx, "nginx-scale.conf", two_apps(app1.endpoint(), app2.endpoint()));
+  INFO("logs:\n" << nginx.logs());
+  check_requests(nginx.http(), 30);
+  // Weights 2 and 1, taken in turn.
+  CHECK(completed(app1) == 20);
+  CHECK(completed(app2) == 10);
+  // The second one stops (its kept-alive connections close): every request still succeeds.
+  app2.stop();
+  check_requests(nginx.http(), 10);
+  CHECK(completed(app1) == 30);
+  app1.stop();
+}
+
+TEST_CASE("HAProxy spreads requests over two servers by weight and drains one on the runtime API",
+          "[interop][haproxy][scale]") {
+  if (!installed(kHaproxy, "haproxy")) return;
+  echo::EchoHandler handler;
+  TestServer app1(handler, interop_config());
+  TestServer app2(handler, interop_config());
+  Peer haproxy;
+  start_haproxy(haproxy, "haproxy-scale.cfg", two_apps(app1.endpoint(), app2.endpoint()));
+  INFO("logs:\n" << haproxy.logs());
+  check_requests(haproxy.http(), 30);
+  CHECK(completed(app1) == 20);
+  CHECK(completed(app2) == 10);
+
+  {
+    Socket admin = Socket::connect("unix:" + (haproxy.dir() / "admin.sock").string());
+    std::string answer;
+    admin.send_all("set server fcgimux/app2 state drain\n", answer);
+    while (admin.receive(answer)) {
+    }
+    CHECK(answer == "\n");
+  }
+  check_requests(haproxy.http(), 10);
+  CHECK(completed(app1) == 30);
+  CHECK(completed(app2) == 10);
+  app1.stop();
+  app2.stop();
 }
 
 // --- lighttpd ------------------------------------------------------------------------------------
