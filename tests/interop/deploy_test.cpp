@@ -47,7 +47,7 @@ std::vector<std::string> words(std::string_view text) {
 // One request over a new connection: the echo of its params.
 void check_serves(const std::string& endpoint) {
   CAPTURE(endpoint);
-  FcgiClient client(endpoint);
+  FcgiClient client(endpoint, kInteropTimeout);
   const Params params{{"QUERY_STRING", std::string(kQuery)}, {"SCRIPT_NAME", "/deployed"}};
   const Response response = client.request(params);
   REQUIRE(response.end.has_value());
@@ -95,7 +95,7 @@ TEST_CASE("the systemd units pass systemd-analyze verify and socket-activate the
     argv.insert(argv.end(), {"-E", environment});
   }
   for (const std::string& word : words(exec.front())) argv.push_back(word);
-  ChildProcess activated(argv);
+  ChildProcess activated(argv, kInteropTimeout);
   // It says "Listening on ADDRESS as 3." once it listens.
   for (std::optional<std::string> line; (line = activated.read_line());) {
     if (line->starts_with("Listening on")) break;
@@ -117,7 +117,7 @@ TEST_CASE("spawn-fcgi starts the application as the deployment guide says",
   REQUIRE(argv.front() == "spawn-fcgi");
   std::vector<std::string> command{std::string(kSpawnFcgi)};
   command.insert(command.end(), argv.begin() + 1, argv.end());
-  ChildProcess echo(command);
+  ChildProcess echo(command, kInteropTimeout);
   const std::string endpoint = fmt::format("tcp:127.0.0.1:{}", port);
   CHECK(announced_address(echo) == endpoint);
   check_serves(endpoint);
@@ -135,7 +135,8 @@ TEST_CASE("lighttpd in authorizer mode asks the authorizer example before it ser
   lighttpd.write("users", "basic:alice:wonder land\n");
   const std::string socket = (dir / "authorizer.sock").string();
   ChildProcess authorizer({FCGIMUX_AUTHORIZER_BINARY, "--users", (dir / "users").string(),
-                           "--listen", "unix:" + socket});
+                           "--listen", "unix:" + socket},
+                          kInteropTimeout);
   announced_address(authorizer);
 
   const int port = free_port();
@@ -154,12 +155,12 @@ include "{dir}/site.conf"
   lighttpd.wait_accepting(port);
 
   const std::string request = "GET /secret.txt HTTP/1.0\r\nHost: localhost\r\n";
-  const HttpResponse allowed = http_exchange(
-      lighttpd.http(), request + "Authorization: Basic YWxpY2U6d29uZGVyIGxhbmQ=\r\n\r\n");
+  const HttpResponse allowed =
+      fetch(lighttpd.http(), request + "Authorization: Basic YWxpY2U6d29uZGVyIGxhbmQ=\r\n\r\n");
   INFO("logs:\n" << lighttpd.logs());
   CHECK(allowed.status == 200);
   CHECK(allowed.message.body == "behind the authorizer\n");
-  const HttpResponse denied = http_exchange(lighttpd.http(), request + "\r\n");
+  const HttpResponse denied = fetch(lighttpd.http(), request + "\r\n");
   CHECK(denied.status == 401);
   CHECK(denied.message.body.find("behind the authorizer") == std::string::npos);
 }

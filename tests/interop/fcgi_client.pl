@@ -5,8 +5,8 @@
 #   fcgi_client.pl HOST:PORT request OUT QUERY [BODY_FILE]
 #       one request; its FCGI_STDOUT stream goes to the file OUT
 #   fcgi_client.pl HOST:PORT parallel N OUT_PREFIX QUERY
-#       N requests at once, one process each; request I asks for "client=I&QUERY" and its
-#       FCGI_STDOUT goes to OUT_PREFIX.I
+#       N requests at once, each on its own connection: request I asks for "client=I&QUERY"
+#       and its FCGI_STDOUT goes to OUT_PREFIX.I
 #   fcgi_client.pl HOST:PORT abort BYTES QUERY
 #       sends a request, reads BYTES of the answer, and closes the connection
 #
@@ -44,7 +44,7 @@ sub request {
         local $/;
         $body = <$in>;
     }
-    my $client = FCGI::Client::Connection->new(sock => connection(), timeout => 60);
+    my $client = FCGI::Client::Connection->new(sock => connection(), timeout => 120);
     my ($stdout, $stderr, $status) =
         $client->request(params($query, defined $body ? length $body : undef), $body);
     die "no FCGI_END_REQUEST\n" unless defined $status;
@@ -57,21 +57,21 @@ if ($mode eq 'request') {
     request(@args);
 } elsif ($mode eq 'parallel') {
     my ($count, $prefix, $query) = @args;
-    my @children;
+    # FCGI::Client's request() in its two halves, sending every request before reading any
+    # answer, so that all are in flight at once from one process.
+    my @clients;
     for my $i (0 .. $count - 1) {
-        my $pid = fork() // die "fork: $!\n";
-        if ($pid == 0) {
-            eval { request("$prefix.$i", "client=$i&$query"); 1 } or do { print STDERR $@; exit 1 };
-            exit 0;
-        }
-        push @children, $pid;
+        my $client = FCGI::Client::Connection->new(sock => connection(), timeout => 120);
+        $client->_send_request(params("client=$i&$query"), '');
+        push @clients, $client;
     }
-    my $failed = 0;
-    for my $pid (@children) {
-        waitpid($pid, 0);
-        $failed++ if $? != 0;
+    for my $i (0 .. $count - 1) {
+        my ($stdout, $stderr, $status) = $clients[$i]->_receive_response($clients[$i]->sock);
+        die "request $i: no FCGI_END_REQUEST\n" unless defined $status;
+        open(my $file, '>:raw', "$prefix.$i") or die "$prefix.$i: $!\n";
+        print $file $stdout // '';
+        close($file) or die "$prefix.$i: $!\n";
     }
-    die "$failed of $count requests failed\n" if $failed;
 } elsif ($mode eq 'abort') {
     my ($bytes, $query) = @args;
     my $sock = connection();

@@ -22,7 +22,7 @@ namespace {
 constexpr std::string_view kCgiFcgi = "/usr/bin/cgi-fcgi";
 constexpr std::string_view kPerl = "/usr/bin/perl";
 constexpr std::string_view kPerlModule = "/usr/share/perl5/FCGI/Client.pm";
-constexpr std::chrono::seconds kCommandTimeout{60};
+constexpr std::chrono::seconds kCommandTimeout{120};
 
 // Runs `script` with /bin/sh in `dir` and returns its exit code; when that is not 0, what it
 // printed is attached to the next assertion. Throws TestError when it runs longer than

@@ -38,6 +38,15 @@ namespace fcgimux::test {
 
 using Values = std::map<std::string, std::string, std::less<>>;
 
+// How long a step may make no progress: longer than kTimeout, since a web server, a Perl
+// process and the server under a sanitizer share two loaded cores.
+inline constexpr std::chrono::milliseconds kInteropTimeout{30'000};
+
+// One HTTP/1.0 exchange (see http_exchange()) bounded by kInteropTimeout.
+inline HttpResponse fetch(const std::string& endpoint, std::string_view request) {
+  return http_exchange(endpoint, request, kInteropTimeout);
+}
+
 inline std::string file_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -112,14 +121,14 @@ class Peer {
     command.insert(command.end(), argv.begin(), argv.end());
     command.insert(command.begin() + 1,
                    "FCGIMUX_PEER_LOG=" + (dir_.path() / "output.log").string());
-    process_.emplace(command);
+    process_.emplace(command, kInteropTimeout);
   }
   // Waits until the peer accepts on `http_port`; throws TestError with its logs if it does
   // not.
   void wait_accepting(int http_port) {
     http_ = fmt::format("tcp:127.0.0.1:{}", http_port);
     try {
-      fcgimux::test::wait_accepting(http_, "the web server");
+      fcgimux::test::wait_accepting(http_, "the web server", kInteropTimeout);
     } catch (const TestError& error) {
       throw TestError(fmt::format("{}; its logs:\n{}", error.what(), logs()));
     }
@@ -172,8 +181,7 @@ constexpr std::string_view kQuery = "alpha=1&beta=two%20three";
 // GET /echo/path?kQuery: status 200, and the params the handler saw are `expected` (each
 // name once, with that value; "*" stands for any value) and nothing else.
 inline void check_get_params(const Peer& peer, const Values& expected) {
-  const HttpResponse response =
-      http_exchange(peer.http(), http_get(fmt::format("/echo/path?{}", kQuery)));
+  const HttpResponse response = fetch(peer.http(), http_get(fmt::format("/echo/path?{}", kQuery)));
   INFO("logs:\n" << peer.logs());
   REQUIRE(response.status == 200);
   CHECK(response.message.header("Content-Type") == "text/plain");
@@ -194,7 +202,7 @@ inline void check_get_params(const Peer& peer, const Values& expected) {
 // A 1 MiB POST comes back intact.
 inline void check_post(const std::string& http) {
   const std::string body = pattern(1024 * 1024, 11);
-  const HttpResponse response = http_exchange(
+  const HttpResponse response = fetch(
       http, fmt::format("POST /echo/upload HTTP/1.0\r\nHost: localhost\r\n"
                         "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n{}",
                         body.size(), body));
@@ -206,7 +214,7 @@ inline void check_post(const std::string& http) {
 // A 64 MiB download arrives intact.
 inline void check_download(const std::string& http) {
   constexpr std::size_t kSize = 64 * 1024 * 1024;
-  const HttpResponse response = http_exchange(http, http_get(fmt::format("/echo?size={}", kSize)));
+  const HttpResponse response = fetch(http, http_get(fmt::format("/echo?size={}", kSize)));
   REQUIRE(response.status == 200);
   CHECK(response.message.body.size() == kSize);
   CHECK(first_mismatch(response.message.body, std::string(kSize, 'x')) == std::string::npos);
@@ -218,7 +226,7 @@ inline std::uint64_t sequential_connections(const std::string& http, TestServer&
                                             int count) {
   const std::uint64_t before = server.server().stats().connections_accepted;
   for (int i = 0; i < count; ++i) {
-    const HttpResponse response = http_exchange(http, http_get(fmt::format("/seq?i={}", i)));
+    const HttpResponse response = fetch(http, http_get(fmt::format("/seq?i={}", i)));
     CHECK(response.status == 200);
     CHECK_THAT(response.message.body, Catch::Contains(fmt::format("QUERY_STRING=i={}\n", i)));
   }
@@ -228,8 +236,8 @@ inline std::uint64_t sequential_connections(const std::string& http, TestServer&
 // `count` HTTP clients at once, each with its own query and a pause of `sleep_ms` in the
 // handler so that they overlap; each must get its own answer. Returns how many connections
 // the server accepted meanwhile.
-inline std::uint64_t check_parallel(const std::string& http, TestServer& server, int count,
-                                    int sleep_ms) {
+inline std::uint64_t check_parallel(const Peer& peer, TestServer& server, int count, int sleep_ms) {
+  const std::string& http = peer.http();
   const std::uint64_t before = server.server().stats().connections_accepted;
   std::vector<std::string> failures(static_cast<std::size_t>(count));
   {
@@ -239,7 +247,7 @@ inline std::uint64_t check_parallel(const std::string& http, TestServer& server,
         const std::string query = fmt::format("client={}&sleep_ms={}", i, sleep_ms);
         auto& failure = failures[static_cast<std::size_t>(i)];
         try {
-          const HttpResponse response = http_exchange(http, http_get("/parallel?" + query));
+          const HttpResponse response = fetch(http, http_get("/parallel?" + query));
           if (response.status != 200) failure = fmt::format("status {}", response.status);
           if (response.message.body.find(fmt::format("QUERY_STRING={}\n", query)) ==
               std::string::npos) {
@@ -251,10 +259,13 @@ inline std::uint64_t check_parallel(const std::string& http, TestServer& server,
       });
     }
   }
+  std::size_t failed = 0;
+  std::string first;
   for (std::size_t i = 0; i < failures.size(); ++i) {
-    CAPTURE(i);
-    CHECK(failures[i] == std::string());
+    if (!failures[i].empty() && failed++ == 0) first = fmt::format("client {}: {}", i, failures[i]);
   }
+  INFO("the first failure: " << first << "\nlogs:\n" << (failed > 0 ? peer.logs() : ""));
+  CHECK(failed == 0);
   return server.server().stats().connections_accepted - before;
 }
 
@@ -263,7 +274,7 @@ inline std::uint64_t check_parallel(const std::string& http, TestServer& server,
 inline void check_abort(const std::string& http, TestServer& server) {
   REQUIRE(server.server().stats().requests_aborted == 0);
   {
-    Socket socket = Socket::connect(http);
+    Socket socket = Socket::connect(http, kInteropTimeout);
     std::string received;
     socket.send_all(http_get("/echo?size=4294967296"), received);
     while (received.size() < 1024 * 1024 && socket.receive(received)) {
@@ -272,7 +283,7 @@ inline void check_abort(const std::string& http, TestServer& server) {
   }
   CHECK(eventually([&] { return server.server().stats().requests_aborted == 1; },
                    std::chrono::seconds(30)));
-  const HttpResponse after = http_exchange(http, http_get("/after?abort"));
+  const HttpResponse after = fetch(http, http_get("/after?abort"));
   CHECK(after.status == 200);
   CHECK_THAT(after.message.body, Catch::Contains("QUERY_STRING=abort\n"));
   CHECK(server.server().stats().requests_aborted == 1);
