@@ -288,8 +288,9 @@ const Values kHaproxyParams{{"CONTENT_LENGTH", "0"},
                             {"SERVER_PROTOCOL", "HTTP/1.0"},
                             {"SERVER_SOFTWARE", "*"}};
 
-TEST_CASE("HAProxy fcgi-app: params plus a 1 MiB POST and a 64 MiB download over one connection",
-          "[interop][haproxy]") {
+TEST_CASE(
+    "HAProxy fcgi-app: params plus a 1 MiB POST and a 64 MiB download over reused connections",
+    "[interop][haproxy]") {
   if (!installed(kHaproxy, "haproxy")) return;
   echo::EchoHandler handler;
   TestServer server(handler, interop_config());
