@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -63,17 +64,20 @@ inline int free_port() {
   return ntohs(address.sin_port);
 }
 
-// Waits until `endpoint` accepts a connection; throws TestError after kTimeout. For programs
+// Waits until `endpoint` accepts a connection; throws TestError after `timeout`. For programs
 // that cannot say when they listen.
-inline void wait_accepting(const std::string& endpoint, std::string_view what) {
-  const bool accepting = eventually([&] {
-    try {
-      Socket::connect(endpoint);
-      return true;
-    } catch (const TestError&) {
-      return false;
-    }
-  });
+inline void wait_accepting(const std::string& endpoint, std::string_view what,
+                           std::chrono::milliseconds timeout = kTimeout) {
+  const bool accepting = eventually(
+      [&] {
+        try {
+          Socket::connect(endpoint);
+          return true;
+        } catch (const TestError&) {
+          return false;
+        }
+      },
+      timeout);
   if (!accepting) throw TestError(fmt::format("{} did not accept on {}", what, endpoint));
 }
 
@@ -83,9 +87,11 @@ struct HttpResponse {
 };
 
 // Sends `request` over a new connection to `endpoint` ("tcp:HOST:PORT") and reads the
-// response up to the close (HTTP/1.0).
-inline HttpResponse http_exchange(const std::string& endpoint, std::string_view request) {
-  Socket socket = Socket::connect(endpoint);
+// response up to the close (HTTP/1.0). Throws TestError when the peer makes no progress for
+// `timeout`.
+inline HttpResponse http_exchange(const std::string& endpoint, std::string_view request,
+                                  std::chrono::milliseconds timeout = kTimeout) {
+  Socket socket = Socket::connect(endpoint, timeout);
   std::string received;
   socket.send_all(request, received);
   while (socket.receive(received)) {
