@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ctime>
 #include <iterator>
 
 namespace fcgimux::dispatch {
@@ -57,14 +58,16 @@ std::string logfmt_value(std::string_view value) {
 }
 
 std::string access_line(const AccessEntry& entry) {
-  // fmt 9 prints a time_point's whole seconds only: the milliseconds are added by hand.
-  const auto time = std::chrono::floor<std::chrono::seconds>(entry.time);
+  // In UTC by hand: fmt 9 prints a system_clock time_point in local time, and its whole
+  // seconds only.
+  const auto seconds = std::chrono::floor<std::chrono::seconds>(entry.time);
   const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(entry.time - time).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(entry.time - seconds).count();
+  const std::tm utc = fmt::gmtime(std::chrono::system_clock::to_time_t(seconds));
   return fmt::format(
       "access time={:%Y-%m-%dT%H:%M:%S}.{:03}Z method={} uri={} status={} bytes={} "
       "duration_ms={:.3f} queue_ms={:.3f} result={} conn={} req={}",
-      time, millis, logfmt_value(entry.method), logfmt_value(entry.uri), entry.status, entry.bytes,
+      utc, millis, logfmt_value(entry.method), logfmt_value(entry.uri), entry.status, entry.bytes,
       milliseconds(entry.duration), milliseconds(entry.queue_wait), entry.result,
       entry.connection_id, entry.request_id);
 }
