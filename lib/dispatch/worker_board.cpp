@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "dispatch/worker_board.hpp"
 
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,15 +16,7 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
-using std::chrono::nanoseconds;
 using std::chrono::steady_clock;
-
-// CPU time of the calling thread.
-nanoseconds thread_cpu_time() noexcept {
-  timespec now{};
-  if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) != 0) return nanoseconds(0);
-  return std::chrono::seconds(now.tv_sec) + nanoseconds(now.tv_nsec);
-}
 
 std::uint64_t parse_length(std::string_view text) noexcept {
   std::uint64_t value = 0;
@@ -55,7 +46,6 @@ void WorkerBoard::begin(unsigned index, const Exchange& exchange) noexcept {
   Slot& slot = slots_[index];
   const std::span<const protocol::NameValue> params = exchange.params();
   const std::string_view uri = find_param(params, "REQUEST_URI");
-  slot.cpu_at_begin = thread_cpu_time();
   const std::lock_guard lock(slot.mutex);
   slot.running = true;
   slot.reported_slow = false;
@@ -81,15 +71,10 @@ void WorkerBoard::begin(unsigned index, const Exchange& exchange) noexcept {
 
 void WorkerBoard::end(unsigned index) noexcept {
   Slot& slot = slots_[index];
-  const nanoseconds cpu = thread_cpu_time() - slot.cpu_at_begin;
+  const auto now = steady_clock::now();
   const std::lock_guard lock(slot.mutex);
   slot.running = false;
-  const auto took = steady_clock::now() - slot.begun;
-  slot.last_duration = duration_cast<microseconds>(took);
-  slot.last_cpu_percent = took.count() > 0
-                              ? 100.0 * static_cast<double>(cpu.count()) /
-                                    static_cast<double>(duration_cast<nanoseconds>(took).count())
-                              : 0.0;
+  slot.last_duration = duration_cast<microseconds>(now - slot.begun);
 }
 
 std::vector<WorkerSnapshot> WorkerBoard::snapshot() const {
@@ -114,7 +99,6 @@ std::vector<WorkerSnapshot> WorkerBoard::snapshot() const {
     worker.content_length = slot.content_length;
     worker.duration =
         slot.running ? duration_cast<microseconds>(now - slot.begun) : slot.last_duration;
-    worker.last_cpu_percent = slot.running ? 0.0 : slot.last_cpu_percent;
   }
   return workers;
 }

@@ -48,9 +48,6 @@ struct WorkerSnapshot {
   std::uint64_t content_length = 0;
   // How long the request has run (running), or how long the last one ran (idle).
   std::chrono::microseconds duration{0};
-  // CPU time the worker thread spent on the last request, as a percentage of its duration
-  // (php-fpm's "last request cpu"); 0 while running.
-  double last_cpu_percent = 0;
 };
 
 // Threading: as the file comment says.
@@ -134,9 +131,6 @@ class WorkerBoard {
     std::uint64_t content_length = 0;               // Guarded by mutex.
     std::chrono::steady_clock::time_point begun;    // Guarded by mutex.
     std::chrono::microseconds last_duration{0};     // Guarded by mutex.
-    double last_cpu_percent = 0;                    // Guarded by mutex.
-    // The worker's own: its thread's CPU time when the request began.
-    std::chrono::nanoseconds cpu_at_begin{0};
   };
 
   Counters& counters_;

@@ -90,7 +90,6 @@ struct WorkerFields {
   std::uint64_t content_length;
   std::string user;
   std::string script;
-  double cpu;
 };
 
 template <class Escape>
@@ -106,8 +105,7 @@ WorkerFields worker_fields(const Snapshot& s, const dispatch::WorkerSnapshot& w,
                       .uri = escape(or_dash(w.uri)),
                       .content_length = w.content_length,
                       .user = escape(or_dash(w.user)),
-                      .script = escape(or_dash(w.script)),
-                      .cpu = w.last_cpu_percent};
+                      .script = escape(or_dash(w.script))};
 }
 
 std::string same(std::string_view text) { return std::string(text); }
@@ -150,10 +148,10 @@ Page text(const Snapshot& s, bool full) {
            "content length:       {}\n"
            "user:                 {}\n"
            "script:               {}\n"
-           "last request cpu:     {:.2f}\n"
+           "last request cpu:     0.00\n"
            "last request memory:  0\n",
            w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
-           w.content_length, w.user, w.script, w.cpu);
+           w.content_length, w.user, w.script);
   }
   return {"text/plain", std::move(out)};
 }
@@ -185,9 +183,9 @@ Page json(const Snapshot& s, bool full) {
            "{{\"pid\":{},\"state\":\"{}\",\"start time\":{},\"start since\":{},"
            "\"requests\":{},\"request duration\":{},\"request method\":\"{}\","
            "\"request uri\":\"{}\",\"content length\":{},\"user\":\"{}\",\"script\":\"{}\","
-           "\"last request cpu\":{:.2f},\"last request memory\":0}}",
+           "\"last request cpu\":0.00,\"last request memory\":0}}",
            w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
-           w.content_length, w.user, w.script, w.cpu);
+           w.content_length, w.user, w.script);
   }
   out += "]}";
   return {"application/json", std::move(out)};
@@ -229,10 +227,10 @@ Page xml(const Snapshot& s, bool full) {
            "<start-since>{}</start-since><requests>{}</requests>"
            "<request-duration>{}</request-duration><request-method>{}</request-method>"
            "<request-uri>{}</request-uri><content-length>{}</content-length><user>{}</user>"
-           "<script>{}</script><last-request-cpu>{:.2f}</last-request-cpu>"
+           "<script>{}</script><last-request-cpu>0.00</last-request-cpu>"
            "<last-request-memory>0</last-request-memory></process>\n",
            w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
-           w.content_length, w.user, w.script, w.cpu);
+           w.content_length, w.user, w.script);
   }
   out += "</processes>\n</status>";
   return {"text/xml", std::move(out)};
@@ -283,9 +281,9 @@ Page html(const Snapshot& s, const Query& query) {
         worker_fields(s, worker, html_escape(local_time(worker.started)), html_escape);
     append(out,
            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-           "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}</td><td>0</td></tr>\n",
+           "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>0.00</td><td>0</td></tr>\n",
            w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
-           w.content_length, w.user, w.script, w.cpu);
+           w.content_length, w.user, w.script);
   }
   out += "</table></body></html>";
   return {"text/html", std::move(out)};

@@ -20,8 +20,9 @@
 //   slow requests         Stats::slow_requests
 // and per worker under ?full: pid (the worker's thread id), state ("Idle" or "Running"),
 // start time and since (the worker's), requests, request duration (µs), method, URI, content
-// length, user (REMOTE_USER), script (SCRIPT_FILENAME), last request cpu (%), last request
-// memory (always 0: threads share one heap).
+// length, user (REMOTE_USER), script (SCRIPT_FILENAME); last request cpu and memory are
+// always 0 (a thread's CPU time costs a system call per request to read, and threads share
+// one heap).
 
 #include <chrono>
 #include <cstdint>

@@ -53,7 +53,6 @@ Snapshot sample() {
   idle.uri = "/upload?x=1";
   idle.content_length = 12;
   idle.duration = microseconds(2500);
-  idle.last_cpu_percent = 12.345;
   dispatch::WorkerSnapshot busy;
   busy.index = 1;
   busy.thread_id = 1002;
@@ -110,7 +109,7 @@ TEST_CASE("the full text page adds php-fpm's block per worker", "[status]") {
                                         "content length:       12\n"
                                         "user:                 -\n"
                                         "script:               -\n"
-                                        "last request cpu:     12.35\n"
+                                        "last request cpu:     0.00\n"
                                         "last request memory:  0\n"
                                         "\n"
                                         "************************\n"
@@ -146,7 +145,7 @@ TEST_CASE("the JSON page has php-fpm's keys, times as epoch seconds", "[status]"
                  "{\"pid\":1001,\"state\":\"Idle\",\"start time\":1764230401,\"start since\":99,"
                  "\"requests\":2,\"request duration\":2500,\"request method\":\"POST\","
                  "\"request uri\":\"/upload?x=1\",\"content length\":12,\"user\":\"-\","
-                 "\"script\":\"-\",\"last request cpu\":12.35,\"last request memory\":0},"
+                 "\"script\":\"-\",\"last request cpu\":0.00,\"last request memory\":0},"
                  "{\"pid\":1002,\"state\":\"Running\",\"start time\":1764230401,"
                  "\"start since\":99,\"requests\":9,\"request duration\":1500000,"
                  "\"request method\":\"GET\",\"request uri\":\"/a\\\"b<c>\","
