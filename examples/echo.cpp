@@ -5,6 +5,8 @@
 #include <fmt/core.h>
 
 #include <charconv>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <span>
@@ -15,28 +17,55 @@
 #include "fcgimux/server.hpp"
 
 constexpr std::string_view kUsage =
-    "usage: echo [--listen ADDRESS]... [--workers N]\n"
+    "usage: echo [--listen ADDRESS]... [--workers N] [--status-path PATH] [--ping-path PATH]\n"
+    "            [--slow-ms N] [--access-log]\n"
     "  ADDRESS is tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, fd:N or systemd; by default the\n"
-    "  socket the process was started with (descriptor 0, systemd), else tcp:127.0.0.1:9000\n";
+    "  socket the process was started with (descriptor 0, systemd), else tcp:127.0.0.1:9000\n"
+    "  --status-path PATH  answer the status page (php-fpm's pm.status_path) at SCRIPT_NAME PATH\n"
+    "  --ping-path PATH    answer \"pong\" (php-fpm's ping.path) at SCRIPT_NAME PATH\n"
+    "  --slow-ms N         log requests still running after N milliseconds\n"
+    "  --access-log        log one line per request (to stderr)\n";
+
+// Parses a decimal number into `out`; false when `value` is not one.
+template <class Number>
+bool parse_number(std::string_view value, Number& out) {
+  const char* end = value.data() + value.size();
+  const auto [stop, error] = std::from_chars(value.data(), end, out);
+  return error == std::errc{} && stop == end;
+}
 
 int main(int argc, char** argv) {
   fcgimux::Config config{.listen = {}};
   const std::span<char*> args(argv + 1, static_cast<std::size_t>(argc - 1));
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i];
+    if (flag == "--access-log") {
+      config.access_log = true;
+      continue;
+    }
+    if (flag == "--help") {
+      fmt::print("{}", kUsage);
+      return 0;
+    }
     const std::string_view value = i + 1 < args.size() ? args[++i] : "";
     if (flag == "--listen" && !value.empty()) {
       config.listen.emplace_back(value);
+    } else if (flag == "--status-path" && !value.empty()) {
+      config.status_path = value;
+    } else if (flag == "--ping-path" && !value.empty()) {
+      config.ping_path = value;
     } else if (flag == "--workers" && !value.empty()) {
-      const char* end = value.data() + value.size();
-      const auto [stop, error] = std::from_chars(value.data(), end, config.workers);
-      if (error != std::errc{} || stop != end) {
+      if (!parse_number(value, config.workers)) {
         fmt::print(stderr, "echo: --workers wants a number, not '{}'\n", value);
         return 2;
       }
-    } else if (flag == "--help") {
-      fmt::print("{}", kUsage);
-      return 0;
+    } else if (flag == "--slow-ms" && !value.empty()) {
+      std::uint32_t ms = 0;
+      if (!parse_number(value, ms)) {
+        fmt::print(stderr, "echo: --slow-ms wants a number, not '{}'\n", value);
+        return 2;
+      }
+      config.slow_request_threshold = std::chrono::milliseconds(ms);
     } else {
       fmt::print(stderr, "echo: bad argument '{}'\n{}", flag, kUsage);
       return 2;

@@ -104,6 +104,33 @@ struct Config {
   // WATCHDOG=1 when the unit has a watchdog), over the socket in NOTIFY_SOCKET when set.
   bool notify_systemd = true;
 
+  // The built-in status page, as php-fpm's pm.status_path: a Responder request whose
+  // SCRIPT_NAME is exactly this path (it must start with '/') is answered by the server itself,
+  // on its I/O thread, without a worker: it answers even when every worker is busy and the
+  // queue is full. php-fpm's fields and formats: plain text by default, `?json`, `?xml`,
+  // `?html` (a page that refreshes itself), `?openmetrics`, and `?prometheus` (the same
+  // metrics in Prometheus' text format, plus every Stats counter); `?full` adds one block per
+  // worker. docs/status.md lists the fields and how each maps to this server. Anyone who can
+  // reach the path sees the URIs being served: restrict it in the web server. Empty: off.
+  std::string status_path{};
+  // The ping page, as php-fpm's ping.path: a Responder request whose SCRIPT_NAME is exactly
+  // this path (starting with '/') is answered 200 with `ping_response`, on the I/O thread.
+  // Empty: off.
+  std::string ping_path{};
+  std::string ping_response = "pong";
+  // The "pool" the status page names (php-fpm's pool name), e.g. to tell applications apart.
+  std::string pool_name = "www";
+  // A request still running this long after its handler started is logged once (Warning) with
+  // its URI, its worker and how long it has run, and counted in Stats::slow_requests (php-fpm's
+  // request_slowlog_timeout, without the backtrace). Checked by the server's sweep, every
+  // quarter of this at most. 0: off.
+  std::chrono::milliseconds slow_request_threshold{0};
+  // One line per request, handed to `log` at LogLevel::Info whatever `log_level` says, in
+  // logfmt: `access time=... method=GET uri="/x?y=1" status=200 bytes=12 duration_ms=1.234
+  // queue_ms=0.056 result=ok conn=3 req=1`. Written by the worker that ran the request once its
+  // END_REQUEST is on its way, and by the I/O thread for the status and ping pages.
+  bool access_log = false;
+
   LogLevel log_level = LogLevel::Warning;
   LogSink log = stderr_log_sink();
 };

@@ -29,9 +29,19 @@ struct Counters {
   Counter bytes_out{0};
   Counter input_buffered{0};
   Counter output_buffered{0};
+  Counter requests_running_max{0};
+  Counter requests_queued_max{0};
+  Counter slow_requests{0};
 
-  static void add(Counter& counter, std::uint64_t n = 1) noexcept {
-    counter.fetch_add(n, std::memory_order_relaxed);
+  // Returns the counter's new value.
+  static std::uint64_t add(Counter& counter, std::uint64_t n = 1) noexcept {
+    return counter.fetch_add(n, std::memory_order_relaxed) + n;
+  }
+  // Raises `max` to `value` unless it already holds more.
+  static void raise_max(Counter& max, std::uint64_t value) noexcept {
+    std::uint64_t seen = max.load(std::memory_order_relaxed);
+    while (seen < value && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+    }
   }
   static void sub(Counter& counter, std::uint64_t n = 1) noexcept {
     counter.fetch_sub(n, std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 #include <exception>
 #include <utility>
 
+#include "dispatch/access_log.hpp"
 #include "fcgimux/http.hpp"
 
 namespace fcgimux::dispatch {
@@ -159,6 +160,7 @@ void Exchange::send_headers() {
 void Exchange::write(std::span<const std::byte> bytes) {
   if (stopped()) return;
   send_headers();
+  body_bytes_ += bytes.size();
   while (!bytes.empty()) {
     const std::size_t room = kHeaderSize + kMaxAlignedContentLength - chunk_.size();
     const std::size_t take = std::min(room, bytes.size());
@@ -230,9 +232,10 @@ void Exchange::answer_status(int code) noexcept {
 void Exchange::run(Handler& handler) noexcept {
   Counters& counters = context_.counters;
   Counters::sub(counters.requests_queued);
-  Counters::add(counters.requests_running);
+  Counters::raise_max(counters.requests_running_max, Counters::add(counters.requests_running));
   bool failed = false;
-  const auto waited = std::chrono::steady_clock::now() - admitted_at;
+  const auto started = std::chrono::steady_clock::now();
+  const auto waited = started - admitted_at;
   if (stopped()) {
     // Cancelled while queued but after the I/O thread could take it back (a deadline, or an
     // abort racing the worker's pop): nothing to run, only the end to send.
@@ -264,7 +267,39 @@ void Exchange::run(Handler& handler) noexcept {
   Counters::sub(counters.requests_running);
   Counters::add(stopped() ? counters.requests_aborted
                           : (failed ? counters.requests_failed : counters.requests_completed));
+  // Formatted before finish() (which may be the last touch of this exchange), written after,
+  // so that the sink never delays END_REQUEST.
+  std::string access;
+  if (context_.access_log) {
+    try {
+      access = access_line(started, waited, stopped() ? "aborted" : (failed ? "error" : "ok"));
+    } catch (...) {
+      // Out of memory: this request goes unlogged.
+    }
+  }
+  const util::Logger& logger = context_.logger;  // outlives this exchange, which finish() may end
   finish();
+  if (!access.empty()) logger.emit(LogLevel::Info, access);
+}
+
+std::string Exchange::access_line(std::chrono::steady_clock::time_point started,
+                                  std::chrono::steady_clock::duration waited,
+                                  std::string_view result) const {
+  const auto now = std::chrono::steady_clock::now();
+  const auto admitted_wall =
+      std::chrono::system_clock::now() -
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(now - admitted_at);
+  const std::string uri = request_uri(params_);
+  return dispatch::access_line(AccessEntry{.time = admitted_wall,
+                                           .method = find_param(params_, "REQUEST_METHOD"),
+                                           .uri = uri,
+                                           .status = status_,
+                                           .bytes = body_bytes_,
+                                           .duration = now - started,
+                                           .queue_wait = waited,
+                                           .result = result,
+                                           .connection_id = connection_id_,
+                                           .request_id = id_});
 }
 
 void Exchange::finish() noexcept {

@@ -52,6 +52,7 @@ struct ExchangeContext {
   std::size_t params_budget;
   std::size_t body_budget;
   std::chrono::milliseconds queue_timeout;  // 0: none
+  bool access_log;                          // Config::access_log
 };
 
 // Threading: as the file comment says, method by method.
@@ -141,6 +142,11 @@ class Exchange {
   // Answers `code` with a short plain-text body, unless the header block already went out.
   void answer_status(int code) noexcept;
   void finish() noexcept;
+  // The access log's line for this request, which ran from `started` after `waited` in the
+  // queue, with `result` ("ok", "error" or "aborted").
+  std::string access_line(std::chrono::steady_clock::time_point started,
+                          std::chrono::steady_clock::duration waited,
+                          std::string_view result) const;
 
   const ExchangeContext& context_;
   const std::uint64_t connection_id_;
@@ -165,6 +171,7 @@ class Exchange {
   bool headers_sent_ = false;
   bool stderr_used_ = false;
   std::uint32_t app_status_ = 0;
+  std::uint64_t body_bytes_ = 0;  // written by the handler, for the access log
 };
 
 }  // namespace fcgimux::dispatch

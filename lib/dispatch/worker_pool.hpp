@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "dispatch/admission_queue.hpp"
+#include "dispatch/worker_board.hpp"
 #include "fcgimux/handler.hpp"
 
 namespace fcgimux::dispatch {
@@ -15,8 +16,9 @@ namespace fcgimux::dispatch {
 // queue and the exchanges they pop.
 class WorkerPool {
  public:
-  // Starts `count` workers. `queue` and `handler` must outlive the pool.
-  WorkerPool(unsigned count, AdmissionQueue& queue, Handler& handler);
+  // Starts `count` workers. `queue` and `handler` must outlive the pool, and so must `board`
+  // when not null: each worker then keeps its slot (worker_board.hpp).
+  WorkerPool(unsigned count, AdmissionQueue& queue, Handler& handler, WorkerBoard* board = nullptr);
   // Stops the workers once they finish the request at hand, and joins them. Requests still
   // queued are not run: the caller drains the queue first.
   ~WorkerPool() = default;

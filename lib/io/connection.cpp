@@ -235,6 +235,11 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
     reply(request_id, ProtocolStatus::RequestComplete, 400, "malformed request params\n");
     return close_if_done();
   }
+  if (const std::optional<std::string> page = server_.pages.answer(exchange)) {
+    remove(exchange);
+    reply_page(request_id, *page);
+    return close_if_done();
+  }
   if (const std::uint64_t limit = server_.config.max_body_bytes; limit > 0) {
     const std::optional<std::uint64_t> length = content_length(exchange.params());
     if (length && *length > limit) {
@@ -293,6 +298,14 @@ void Connection::reply(std::uint16_t request_id, ProtocolStatus status, int http
   // A request answered here ends as surely as one a worker ran: the connection is busy, not
   // idle, however many of its requests end this way.
   if (admitted_here_ == 0) idle_since_ = now();
+}
+
+void Connection::reply_page(std::uint16_t request_id, std::string_view response) {
+  std::string records;
+  protocol::append_records(records, RecordType::Stdout, request_id, as_bytes(response));
+  protocol::append_records(records, RecordType::Stdout, request_id, std::string_view());
+  protocol::append_end_request(records, request_id, 0, ProtocolStatus::RequestComplete);
+  queue_bytes(std::move(records), false);
 }
 
 void Connection::reply_overloaded(std::uint16_t request_id) {

@@ -121,6 +121,8 @@ class Connection {
   void reply(std::uint16_t request_id, protocol::ProtocolStatus status, int http_status,
              std::string_view body);
   void reply_overloaded(std::uint16_t request_id);
+  // Answers request `request_id` at once with `response`, a complete CGI response.
+  void reply_page(std::uint16_t request_id, std::string_view response);
   // Takes `exchange` out of the table and deletes it; an admitted one releases its admission.
   // Requires: no worker holds it (never admitted, taken back out of the queue, or ended).
   void remove(dispatch::Exchange& exchange) noexcept;

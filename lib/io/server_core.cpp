@@ -52,6 +52,7 @@ Config validated(Config config) {
   require(config.request_body_budget > 0, "request_body_budget");
   require(config.connection_output_budget > 0, "connection_output_budget");
   if (config.roles.empty()) throw std::invalid_argument("Config::roles is empty");
+  status::BuiltinPages::check(config);
   return config;
 }
 
@@ -63,12 +64,10 @@ ServerCore::ServerCore(Config configuration, Handler& application)
       logger(this->config.log_level, this->config.log),
       outbound([](void* self) noexcept { uv_async_send(&static_cast<ServerCore*>(self)->wake_); },
                this),
-      exchange_context{outbound,
-                       counters,
-                       logger,
-                       this->config.max_params_bytes,
-                       this->config.request_body_budget,
-                       this->config.queue_timeout} {
+      exchange_context{outbound, counters, logger, this->config.max_params_bytes,
+                       this->config.request_body_budget, this->config.queue_timeout,
+                       this->config.access_log},
+      pages(this->config, counters, logger, worker_count(this->config.workers)) {
   std::string error;
   std::optional<std::vector<Endpoint>> endpoints = resolve_listen(config.listen, error);
   if (!endpoints) throw std::invalid_argument(error);
@@ -173,7 +172,8 @@ void ServerCore::run() {
   start_systemd_notification();
 
   {
-    const dispatch::WorkerPool workers(worker_count(config.workers), queue, handler);
+    const dispatch::WorkerPool workers(worker_count(config.workers), queue, handler,
+                                       pages.board());
     if (stop_requested_.load()) begin_drain();
     uv_run(&loop, UV_RUN_DEFAULT);
     // The loop ends once drained: every admitted request has ended, so every worker is idle
@@ -272,7 +272,7 @@ bool ServerCore::admit(dispatch::Exchange& exchange) {
   exchange.admitted = true;
   exchange.admitted_at = std::chrono::steady_clock::now();
   Counters::add(counters.requests_admitted);
-  Counters::add(counters.requests_queued);
+  Counters::raise_max(counters.requests_queued_max, Counters::add(counters.requests_queued));
   queue.push(&exchange);
   return true;
 }
@@ -307,6 +307,7 @@ void ServerCore::start_sweeping(std::uint64_t interval_ms) noexcept {
         for (auto it = self->connections_.begin(); it != self->connections_.end();) {
           (*it++)->sweep(now);
         }
+        self->pages.sweep();
       },
       interval_ms, interval_ms);
   uv_unref(reinterpret_cast<uv_handle_t*>(&sweep_timer_));
@@ -319,6 +320,9 @@ std::uint64_t ServerCore::sweep_interval_ms() const noexcept {
   using std::chrono::milliseconds;
   milliseconds shortest = config.idle_timeout;
   if (config.request_timeout.count() > 0) shortest = std::min(shortest, config.request_timeout);
+  if (config.slow_request_threshold.count() > 0) {
+    shortest = std::min(shortest, config.slow_request_threshold);
+  }
   const auto tick = std::clamp(shortest / 4, milliseconds(10), milliseconds(1000));
   return static_cast<std::uint64_t>(tick.count());
 }

@@ -23,6 +23,7 @@
 #include "io/connection.hpp"
 #include "io/endpoint.hpp"
 #include "io/listener.hpp"
+#include "status/builtin_pages.hpp"
 #include "util/logger.hpp"
 
 namespace fcgimux::io {
@@ -78,6 +79,7 @@ class ServerCore {
   dispatch::OutboundQueue outbound;
   dispatch::AdmissionQueue queue;
   const dispatch::ExchangeContext exchange_context;
+  status::BuiltinPages pages;  // the status and ping pages, the slow-request log
 
  private:
   static void on_wake(uv_async_t* async) noexcept;

@@ -34,6 +34,17 @@ class Logger {
     }
   }
 
+  // Hands `line` to the sink at `level` whatever the minimum level: for lines the embedding
+  // program asked for by name (the access log).
+  void emit(LogLevel level, std::string_view line) const noexcept {
+    if (!sink_) return;
+    try {
+      sink_(level, line);
+    } catch (...) {
+      // As in log(): a failing sink drops this line only.
+    }
+  }
+
  private:
   LogLevel min_level_;
   LogSink sink_;

@@ -43,12 +43,43 @@ TEST_CASE("the echo example serves a request and exits 0 on SIGTERM", "[integrat
   CHECK(echo.wait() == 0);
 }
 
+TEST_CASE("the echo example serves the status and ping pages and an access log when asked",
+          "[integration][status]") {
+  ChildProcess echo({FCGIMUX_ECHO_BINARY, "--listen", "tcp:127.0.0.1:0", "--workers", "2",
+                     "--status-path", "/fpm-status", "--ping-path", "/fpm-ping", "--access-log",
+                     "--slow-ms", "1000"});
+  const std::string address = listening_address(echo);
+
+  FcgiClient client(address);
+  const Response pong = client.request({{"SCRIPT_NAME", "/fpm-ping"}, {"REQUEST_METHOD", "GET"}});
+  REQUIRE(pong.end.has_value());
+  CHECK(parse_cgi_response(pong.out).body == "pong");
+  const Response status = client.request(
+      {{"SCRIPT_NAME", "/fpm-status"}, {"QUERY_STRING", "json"}, {"REQUEST_METHOD", "GET"}});
+  REQUIRE(status.end.has_value());
+  CHECK_THAT(parse_cgi_response(status.out).body, Catch::Contains("\"total processes\":2,"));
+
+  // The access log goes to stderr, which the test reads with stdout.
+  std::vector<std::string> access;
+  while (access.size() < 2) {
+    const std::optional<std::string> line = echo.read_line();
+    REQUIRE(line.has_value());
+    if (line->find(" access time=") != std::string::npos) access.push_back(*line);
+  }
+  CHECK_THAT(access[0], Catch::Contains("method=GET uri=/fpm-ping status=200 bytes=4 "));
+  CHECK_THAT(access[1], Catch::Contains("uri=/fpm-status?json status=200 "));
+
+  echo.signal(SIGTERM);
+  CHECK(echo.wait() == 0);
+}
+
 TEST_CASE("the echo example fails with a message on bad arguments", "[integration]") {
-  const std::vector<std::string> arguments =
-      GENERATE(std::vector<std::string>{"--bogus"}, std::vector<std::string>{"--listen"},
-               std::vector<std::string>{"--workers", "many"},
-               std::vector<std::string>{"--listen", "nonsense:1"},
-               std::vector<std::string>{"--listen", "unix:/nonexistent-fcgimux-dir/echo.sock"});
+  const std::vector<std::string> arguments = GENERATE(
+      std::vector<std::string>{"--bogus"}, std::vector<std::string>{"--listen"},
+      std::vector<std::string>{"--workers", "many"}, std::vector<std::string>{"--slow-ms", "soon"},
+      std::vector<std::string>{"--status-path", "status"},
+      std::vector<std::string>{"--listen", "nonsense:1"},
+      std::vector<std::string>{"--listen", "unix:/nonexistent-fcgimux-dir/echo.sock"});
   CAPTURE(arguments);
   std::vector<std::string> argv{FCGIMUX_ECHO_BINARY};
   argv.insert(argv.end(), arguments.begin(), arguments.end());

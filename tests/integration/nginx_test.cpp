@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -24,6 +25,8 @@
 #include "echo_handler.hpp"
 #include "echo_listing.hpp"
 #include "fcgi_client.hpp"
+#include "gate.hpp"
+#include "lambda_handler.hpp"
 #include "socket.hpp"
 #include "temp_dir.hpp"
 #include "test_server.hpp"
@@ -219,6 +222,52 @@ TEST_CASE("nginx passes a 1 MiB POST body through intact", "[integration][nginx]
   REQUIRE(response.status == 200);
   CHECK(response.message.body.size() == body.size());
   CHECK(first_mismatch(response.message.body, body) == std::string::npos);
+  server.stop();
+}
+
+TEST_CASE("nginx reaches the status and ping pages while the only worker is busy",
+          "[integration][nginx][status]") {
+  if (!nginx_available()) return;
+  Gate gate;
+  echo::EchoHandler echo;
+  LambdaHandler handler([&](fcgimux::Request& request, fcgimux::Response& response) {
+    if (request.param("SCRIPT_NAME") == "/busy") {
+      gate.pass(request.stop_token());
+      response.write("done");
+      return;
+    }
+    echo.handle(request, response);
+  });
+  Config config = test_config();
+  config.workers = 1;
+  config.status_path = "/status";
+  config.ping_path = "/ping";
+  TestServer server(handler, config);
+  const Nginx nginx(server.endpoint());
+
+  auto busy = std::async(std::launch::async, [&] {
+    return http_exchange(nginx.address(), "GET /busy HTTP/1.0\r\nHost: localhost\r\n\r\n");
+  });
+  REQUIRE(gate.wait_arrivals(1));
+  INFO("nginx error log:\n" << nginx.error_log());
+
+  const HttpResponse status =
+      http_exchange(nginx.address(), "GET /status?json&full HTTP/1.0\r\nHost: localhost\r\n\r\n");
+  REQUIRE(status.status == 200);
+  CHECK(status.message.header("Content-Type") == "application/json");
+  CHECK_THAT(status.message.body, Catch::Contains("\"active processes\":1,"));
+  CHECK_THAT(status.message.body, Catch::Contains("\"idle processes\":0,"));
+  CHECK_THAT(status.message.body, Catch::Contains("\"request uri\":\"/busy\""));
+
+  const HttpResponse ping =
+      http_exchange(nginx.address(), "GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n");
+  CHECK(ping.status == 200);
+  CHECK(ping.message.body == "pong");
+
+  gate.open();
+  const HttpResponse done = busy.get();
+  CHECK(done.status == 200);
+  CHECK(done.message.body == "done");
   server.stop();
 }
 

@@ -33,6 +33,16 @@ class LogCapture {
     });
   }
 
+  // Every line logged at `level` that contains `text`.
+  std::vector<std::string> lines(LogLevel level, std::string_view text) const {
+    const std::lock_guard lock(mutex_);
+    std::vector<std::string> found;
+    for (const auto& [line_level, line] : lines_) {
+      if (line_level == level && line.find(text) != std::string::npos) found.push_back(line);
+    }
+    return found;
+  }
+
  private:
   mutable std::mutex mutex_;
   std::vector<std::pair<LogLevel, std::string>> lines_;  // Guarded by mutex_.

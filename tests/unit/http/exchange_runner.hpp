@@ -45,7 +45,8 @@ inline std::string run_handler(const ParamList& params,
                                           .logger = logger,
                                           .params_budget = 64 * 1024,
                                           .body_budget = 64 * 1024,
-                                          .queue_timeout = std::chrono::milliseconds(0)};
+                                          .queue_timeout = std::chrono::milliseconds(0),
+                                          .access_log = false};
   dispatch::OutputBudget budget(1024 * 1024, counters);
   dispatch::Exchange exchange(context, 1, 1, protocol::Role::Responder, false, budget);
 

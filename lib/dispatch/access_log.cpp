@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+#include "dispatch/access_log.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iterator>
+
+#include "util/timestamp.hpp"
+
+namespace fcgimux::dispatch {
+
+namespace {
+
+bool bare(char c) noexcept { return c > ' ' && c < 0x7F && c != '"' && c != '\\' && c != '='; }
+
+double milliseconds(std::chrono::nanoseconds time) {
+  return static_cast<double>(time.count()) / 1e6;
+}
+
+}  // namespace
+
+std::string_view find_param(std::span<const protocol::NameValue> params,
+                            std::string_view name) noexcept {
+  for (const protocol::NameValue& pair : params) {
+    if (pair.name == name) return pair.value;
+  }
+  return {};
+}
+
+std::string request_uri(std::span<const protocol::NameValue> params) {
+  if (const std::string_view uri = find_param(params, "REQUEST_URI"); !uri.empty()) {
+    return std::string(uri);
+  }
+  std::string uri(find_param(params, "SCRIPT_NAME"));
+  uri.append(find_param(params, "PATH_INFO"));
+  if (const std::string_view query = find_param(params, "QUERY_STRING"); !query.empty()) {
+    uri.append("?").append(query);
+  }
+  return uri;
+}
+
+std::string logfmt_value(std::string_view value) {
+  if (!value.empty() && std::all_of(value.begin(), value.end(), bare)) return std::string(value);
+  std::string out = "\"";
+  for (const char c : value) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c >= ' ' && c < 0x7F) {
+      out += c;
+    } else {
+      fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned char>(c));
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string access_line(const AccessEntry& entry) {
+  return fmt::format(
+      "access time={} method={} uri={} status={} bytes={} duration_ms={:.3f} queue_ms={:.3f} "
+      "result={} conn={} req={}",
+      util::utc_timestamp(entry.time), logfmt_value(entry.method), logfmt_value(entry.uri),
+      entry.status, entry.bytes, milliseconds(entry.duration), milliseconds(entry.queue_wait),
+      entry.result, entry.connection_id, entry.request_id);
+}
+
+}  // namespace fcgimux::dispatch

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The access log's line: one per request, in logfmt (key=value pairs, values with spaces,
+// quotes or other bytes that need it quoted and escaped), so that log tools parse it:
+//
+//   access time=2026-11-27T10:00:00.123Z method=GET uri="/echo?size=10" status=200 bytes=10
+//   duration_ms=0.412 queue_ms=0.031 result=ok conn=3 req=1
+//
+// time is when the request's params were complete (it was admitted); duration_ms how long its
+// handler ran; queue_ms how long it waited for a worker; bytes the body bytes the handler
+// wrote (the header block not counted); result ok, error (the handler threw) or aborted
+// (cancelled; its status then is the one set when it stopped, which may never have gone out).
+// Pure: no I/O, no clock. Threading: any thread.
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "fcgimux/protocol.hpp"
+
+namespace fcgimux::dispatch {
+
+// The value of the param `name`; empty when absent.
+std::string_view find_param(std::span<const protocol::NameValue> params,
+                            std::string_view name) noexcept;
+// The request's URI as a web server sent it: REQUEST_URI when present, else SCRIPT_NAME,
+// PATH_INFO and "?QUERY_STRING" (when not empty).
+std::string request_uri(std::span<const protocol::NameValue> params);
+
+struct AccessEntry {
+  std::chrono::system_clock::time_point time;
+  std::string_view method;
+  std::string_view uri;
+  int status = 0;
+  std::uint64_t bytes = 0;
+  std::chrono::nanoseconds duration{0};
+  std::chrono::nanoseconds queue_wait{0};
+  std::string_view result;
+  std::uint64_t connection_id = 0;
+  std::uint16_t request_id = 0;
+};
+
+std::string access_line(const AccessEntry& entry);
+
+// `value` as a logfmt value: as is when it is a non-empty run of printable ASCII without
+// spaces, quotes, backslashes or '='; else in double quotes, with \" \\ and \xHH escapes.
+std::string logfmt_value(std::string_view value);
+
+}  // namespace fcgimux::dispatch

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The worker board: what each worker is doing, for the status page and the slow-request log
+// (php-fpm's scoreboard, one slot per worker thread).
+//
+// Writers and readers:
+//  - each worker writes its own slot: attach() once when it starts, then begin() and end()
+//    around every request (through Shift);
+//  - the I/O thread reads every slot (snapshot()) and marks slow requests (take_slow()).
+// Thread safety: one mutex per slot. A worker holds its slot's mutex only while it copies a
+// few fixed-size fields in begin() or end(), never while its handler runs, so a reader waits
+// at most for such a copy, and workers never contend with each other. The slots never move:
+// the board is built with its final size before any worker starts.
+//
+// Bounded: each slot keeps fixed-size copies of the request's method, URI, script and user,
+// truncated to fit (kMethodSize etc.), so a hostile request cannot grow the board.
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dispatch/counters.hpp"
+
+namespace fcgimux::dispatch {
+
+class Exchange;
+
+// One worker as a reader sees it: copied out of its slot, so it can be read without locks.
+struct WorkerSnapshot {
+  unsigned index = 0;
+  long thread_id = 0;  // the worker thread's Linux thread id (gettid()); 0 until it started
+  std::chrono::system_clock::time_point started;  // when the worker thread started
+  bool running = false;                           // running a request now (else idle)
+  std::uint64_t requests = 0;                     // requests begun by this worker
+  // The request running now, or the last one when idle (all empty before the first).
+  std::uint64_t connection_id = 0;
+  std::uint16_t request_id = 0;
+  std::string method;
+  std::string uri;
+  std::string script;
+  std::string user;
+  std::uint64_t content_length = 0;
+  // How long the request has run (running), or how long the last one ran (idle).
+  std::chrono::microseconds duration{0};
+};
+
+// Threading: as the file comment says.
+class WorkerBoard {
+ public:
+  static constexpr std::size_t kMethodSize = 16;
+  static constexpr std::size_t kUriSize = 512;
+  static constexpr std::size_t kScriptSize = 256;
+  static constexpr std::size_t kUserSize = 64;
+
+  // `workers` slots. `counters` (slow_requests) must outlive the board.
+  WorkerBoard(unsigned workers, Counters& counters);
+  WorkerBoard(const WorkerBoard&) = delete;
+  WorkerBoard& operator=(const WorkerBoard&) = delete;
+
+  unsigned size() const noexcept { return static_cast<unsigned>(slots_.size()); }
+
+  // Worker `index`, on its own thread, before its first request.
+  void attach(unsigned index) noexcept;
+  // Worker `index` starts `exchange` (before Exchange::run), and ends it (after).
+  void begin(unsigned index, const Exchange& exchange) noexcept;
+  void end(unsigned index) noexcept;
+
+  // Marks begin() and end() around one request: begin now, end when it goes out of scope.
+  // A null board does nothing, so a worker loop reads the same with the board switched off.
+  class Shift {
+   public:
+    Shift(WorkerBoard* board, unsigned index, const Exchange& exchange) noexcept
+        : board_(board), index_(index) {
+      if (board_ != nullptr) board_->begin(index_, exchange);
+    }
+    ~Shift() {
+      if (board_ != nullptr) board_->end(index_);
+    }
+    Shift(const Shift&) = delete;
+    Shift& operator=(const Shift&) = delete;
+
+   private:
+    WorkerBoard* board_;
+    unsigned index_;
+  };
+
+  // Any thread: every worker, by index.
+  std::vector<WorkerSnapshot> snapshot() const;
+
+  // A request that has run longer than the threshold, reported once.
+  struct Slow {
+    unsigned worker = 0;
+    std::uint64_t connection_id = 0;
+    std::uint16_t request_id = 0;
+    std::string method;
+    std::string uri;
+    std::chrono::milliseconds running{0};
+  };
+  // The I/O thread: the requests running for `threshold` or longer that no earlier call
+  // reported. Each is reported once and counted in Counters::slow_requests.
+  std::vector<Slow> take_slow(std::chrono::milliseconds threshold);
+
+ private:
+  template <std::size_t N>
+  struct Text {
+    std::array<char, N> bytes{};
+    std::size_t size = 0;
+    void assign(std::string_view text) noexcept;
+    std::string str() const { return std::string(bytes.data(), size); }
+  };
+
+  struct Slot {
+    mutable std::mutex mutex;
+    long thread_id = 0;                             // Guarded by mutex.
+    std::chrono::system_clock::time_point started;  // Guarded by mutex.
+    bool running = false;                           // Guarded by mutex.
+    bool reported_slow = false;                     // Guarded by mutex.
+    std::uint64_t requests = 0;                     // Guarded by mutex.
+    std::uint64_t connection_id = 0;                // Guarded by mutex.
+    std::uint16_t request_id = 0;                   // Guarded by mutex.
+    Text<kMethodSize> method;                       // Guarded by mutex.
+    Text<kUriSize> uri;                             // Guarded by mutex.
+    Text<kScriptSize> script;                       // Guarded by mutex.
+    Text<kUserSize> user;                           // Guarded by mutex.
+    std::uint64_t content_length = 0;               // Guarded by mutex.
+    std::chrono::steady_clock::time_point begun;    // Guarded by mutex.
+    std::chrono::microseconds last_duration{0};     // Guarded by mutex.
+  };
+
+  Counters& counters_;
+  std::vector<Slot> slots_;  // sized once; never moves
+};
+
+}  // namespace fcgimux::dispatch

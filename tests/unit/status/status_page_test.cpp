@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+// The status page's formats: lib/status/status_page.cpp, against php-fpm's (fpm_status.c).
+
+#include "status/status_page.hpp"
+
+#include <time.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace fcgimux::status {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::seconds;
+using std::chrono::system_clock;
+
+const system_clock::time_point kStart{seconds(1'764'230'400)};  // 2025-11-27T08:00:00Z
+
+// php-fpm's text time format, in local time, as the page writes it.
+std::string local(system_clock::time_point time) {
+  const time_t epoch = system_clock::to_time_t(time);
+  tm parts{};
+  localtime_r(&epoch, &parts);
+  char text[64];
+  strftime(text, sizeof text, "%d/%b/%Y:%H:%M:%S %z", &parts);
+  return text;
+}
+
+// Two workers: one idle after two requests, one running a request for 1.5 s.
+Snapshot sample() {
+  Snapshot s;
+  s.pool = "www";
+  s.start_time = kStart;
+  s.now = kStart + seconds(100);
+  s.stats.requests_admitted = 42;
+  s.stats.requests_queued = 3;
+  s.stats.requests_queued_max = 7;
+  s.stats.requests_running = 1;
+  s.stats.requests_running_max = 2;
+  s.stats.requests_overloaded = 5;
+  s.stats.slow_requests = 1;
+  s.workers = 2;
+  s.queue_capacity = 1022;
+  dispatch::WorkerSnapshot idle;
+  idle.index = 0;
+  idle.thread_id = 1001;
+  idle.started = kStart + seconds(1);
+  idle.requests = 2;
+  idle.method = "POST";
+  idle.uri = "/upload?x=1";
+  idle.content_length = 12;
+  idle.duration = microseconds(2500);
+  dispatch::WorkerSnapshot busy;
+  busy.index = 1;
+  busy.thread_id = 1002;
+  busy.started = kStart + seconds(1);
+  busy.running = true;
+  busy.requests = 9;
+  busy.method = "GET";
+  busy.uri = "/a\"b<c>";
+  busy.user = "alice";
+  busy.script = "/srv/app.php";
+  busy.duration = microseconds(1'500'000);
+  s.worker = {idle, busy};
+  return s;
+}
+
+TEST_CASE("the text page has php-fpm's fields in its order and layout", "[status]") {
+  const Page page = render(sample(), Query{});
+  CHECK(page.content_type == "text/plain");
+  CHECK(page.body ==
+        "pool:                 www\n"
+        "process manager:      static\n"
+        "start time:           " +
+            local(kStart) +
+            "\n"
+            "start since:          100\n"
+            "accepted conn:        42\n"
+            "listen queue:         3\n"
+            "max listen queue:     7\n"
+            "listen queue len:     1022\n"
+            "idle processes:       1\n"
+            "active processes:     1\n"
+            "total processes:      2\n"
+            "max active processes: 2\n"
+            "max children reached: 5\n"
+            "slow requests:        1\n");
+}
+
+TEST_CASE("the full text page adds php-fpm's block per worker", "[status]") {
+  const Page page = render(sample(), Query{.full = true});
+  const std::string started = local(kStart + seconds(1));
+  CHECK_THAT(page.body, Catch::EndsWith("slow requests:        1\n"
+                                        "\n"
+                                        "************************\n"
+                                        "pid:                  1001\n"
+                                        "state:                Idle\n"
+                                        "start time:           " +
+                                        started +
+                                        "\n"
+                                        "start since:          99\n"
+                                        "requests:             2\n"
+                                        "request duration:     2500\n"
+                                        "request method:       POST\n"
+                                        "request URI:          /upload?x=1\n"
+                                        "content length:       12\n"
+                                        "user:                 -\n"
+                                        "script:               -\n"
+                                        "last request cpu:     0.00\n"
+                                        "last request memory:  0\n"
+                                        "\n"
+                                        "************************\n"
+                                        "pid:                  1002\n"
+                                        "state:                Running\n"
+                                        "start time:           " +
+                                        started +
+                                        "\n"
+                                        "start since:          99\n"
+                                        "requests:             9\n"
+                                        "request duration:     1500000\n"
+                                        "request method:       GET\n"
+                                        "request URI:          /a\"b<c>\n"
+                                        "content length:       0\n"
+                                        "user:                 alice\n"
+                                        "script:               /srv/app.php\n"
+                                        "last request cpu:     0.00\n"
+                                        "last request memory:  0\n"));
+}
+
+TEST_CASE("the JSON page has php-fpm's keys, times as epoch seconds", "[status]") {
+  CHECK(render(sample(), Query{.format = Format::Json}).body ==
+        "{\"pool\":\"www\",\"process manager\":\"static\",\"start time\":1764230400,"
+        "\"start since\":100,\"accepted conn\":42,\"listen queue\":3,\"max listen queue\":7,"
+        "\"listen queue len\":1022,\"idle processes\":1,\"active processes\":1,"
+        "\"total processes\":2,\"max active processes\":2,\"max children reached\":5,"
+        "\"slow requests\":1}");
+  const Page full = render(sample(), Query{.format = Format::Json, .full = true});
+  CHECK(full.content_type == "application/json");
+  CHECK_THAT(full.body,
+             Catch::EndsWith(
+                 "\"slow requests\":1, \"processes\":["
+                 "{\"pid\":1001,\"state\":\"Idle\",\"start time\":1764230401,\"start since\":99,"
+                 "\"requests\":2,\"request duration\":2500,\"request method\":\"POST\","
+                 "\"request uri\":\"/upload?x=1\",\"content length\":12,\"user\":\"-\","
+                 "\"script\":\"-\",\"last request cpu\":0.00,\"last request memory\":0},"
+                 "{\"pid\":1002,\"state\":\"Running\",\"start time\":1764230401,"
+                 "\"start since\":99,\"requests\":9,\"request duration\":1500000,"
+                 "\"request method\":\"GET\",\"request uri\":\"/a\\\"b<c>\","
+                 "\"content length\":0,\"user\":\"alice\",\"script\":\"/srv/app.php\","
+                 "\"last request cpu\":0.00,\"last request memory\":0}]}"));
+}
+
+TEST_CASE("the XML page has php-fpm's elements, text escaped", "[status]") {
+  const Page page = render(sample(), Query{.format = Format::Xml, .full = true});
+  CHECK(page.content_type == "text/xml");
+  CHECK_THAT(page.body, Catch::StartsWith("<?xml version=\"1.0\" ?>\n<status>\n<pool>www</pool>\n"
+                                          "<process-manager>static</process-manager>\n"
+                                          "<start-time>1764230400</start-time>\n"));
+  CHECK_THAT(page.body, Catch::Contains("<slow-requests>1</slow-requests>\n<processes>\n"));
+  CHECK_THAT(page.body, Catch::Contains("<request-uri>/a&quot;b&lt;c&gt;</request-uri>"));
+  CHECK_THAT(page.body, Catch::EndsWith("</process>\n</processes>\n</status>"));
+}
+
+TEST_CASE("the HTML page refreshes itself and escapes what requests sent", "[status]") {
+  const Page page = render(sample(), Query{.format = Format::Html, .full = true});
+  CHECK(page.content_type == "text/html");
+  CHECK_THAT(page.body, Catch::Contains("<meta http-equiv=\"refresh\" content=\"5\" />"));
+  CHECK_THAT(page.body, Catch::Contains("<tr><th>active processes</th><td>1</td></tr>\n"));
+  CHECK_THAT(page.body, Catch::Contains("<td>/a&quot;b&lt;c&gt;</td>"));
+  CHECK_THAT(page.body, !Catch::Contains("<c>"));
+  CHECK_THAT(page.body, Catch::EndsWith("</table></body></html>"));
+  const Page still = render(sample(), Query{.format = Format::Html, .refresh_seconds = 0});
+  CHECK_THAT(still.body, !Catch::Contains("refresh"));
+  CHECK_THAT(still.body, Catch::EndsWith("</table>\n</body></html>"));
+}
+
+TEST_CASE("the OpenMetrics page is php-fpm's, ending in # EOF", "[status]") {
+  const Page page = render(sample(), Query{.format = Format::OpenMetrics, .full = true});
+  CHECK(page.content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  CHECK_THAT(page.body, Catch::StartsWith("# HELP phpfpm_up Could pool www using a static PM on "
+                                          "PHP-FPM be reached?\n# TYPE phpfpm_up gauge\n"
+                                          "phpfpm_up 1\n"));
+  for (const char* sample_line :
+       {"\nphpfpm_start_since 100\n", "\nphpfpm_accepted_connections 42\n",
+        "\nphpfpm_listen_queue 3\n", "\nphpfpm_max_listen_queue 7\n",
+        "\nphpfpm_listen_queue_length 1022\n", "\nphpfpm_idle_processes 1\n",
+        "\nphpfpm_active_processes 1\n", "\nphpfpm_total_processes 2\n",
+        "\nphpfpm_max_active_processes 2\n", "\nphpfpm_max_children_reached 5\n",
+        "\nphpfpm_slow_requests 1\n"}) {
+    CHECK_THAT(page.body, Catch::Contains(sample_line));
+  }
+  CHECK_THAT(page.body, Catch::EndsWith("phpfpm_slow_requests 1\n# EOF\n"));
+}
+
+TEST_CASE("the Prometheus page adds every counter and, with full, each worker", "[status]") {
+  const Page page = render(sample(), Query{.format = Format::Prometheus, .full = true});
+  CHECK(page.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK_THAT(page.body, Catch::Contains("\nphpfpm_active_processes 1\n"));
+  CHECK_THAT(page.body, Catch::Contains("# TYPE fcgimux_requests_queued gauge\n"
+                                        "fcgimux_requests_queued 3\n"));
+  CHECK_THAT(page.body, Catch::Contains("\nfcgimux_slow_requests_total 1\n"));
+  CHECK_THAT(page.body, Catch::Contains("\nfcgimux_worker_busy{worker=\"1\"} 1\n"));
+  CHECK_THAT(page.body, Catch::Contains("\nfcgimux_worker_requests_total{worker=\"0\"} 2\n"));
+  CHECK_THAT(page.body, !Catch::Contains("# EOF"));
+  // Every sample line is "name value" or "name{labels} value" with a number.
+  std::size_t start = 0;
+  std::size_t samples = 0;
+  while (start < page.body.size()) {
+    const std::size_t end = page.body.find('\n', start);
+    REQUIRE(end != std::string::npos);
+    const std::string line = page.body.substr(start, end - start);
+    start = end + 1;
+    if (line.starts_with("# HELP ") || line.starts_with("# TYPE ")) continue;
+    CAPTURE(line);
+    const std::size_t space = line.rfind(' ');
+    REQUIRE(space != std::string::npos);
+    CHECK(line.find_first_not_of("0123456789", space + 1) == std::string::npos);
+    ++samples;
+  }
+  CHECK(samples == 12 + 19 + 4);
+}
+
+TEST_CASE("the query string picks the format as php-fpm does", "[status]") {
+  CHECK(parse_query("").format == Format::Text);
+  CHECK(parse_query("json").format == Format::Json);
+  CHECK(parse_query("json=1").format == Format::Json);
+  CHECK(parse_query("full&json").full);
+  CHECK(parse_query("full&json").format == Format::Json);
+  CHECK_FALSE(parse_query("json").full);
+  CHECK(parse_query("xml&json").format == Format::Xml);
+  CHECK(parse_query("json&html").format == Format::Html);
+  CHECK(parse_query("openmetrics").format == Format::OpenMetrics);
+  CHECK(parse_query("prometheus&full").format == Format::Prometheus);
+  CHECK(parse_query("jsonx&xjson").format == Format::Text);
+  CHECK(parse_query("html&refresh=30").refresh_seconds == 30);
+  CHECK(parse_query("html&refresh=0").refresh_seconds == 0);
+  CHECK(parse_query("html&refresh=99999").refresh_seconds == 3600);
+  CHECK(parse_query("html&refresh=soon").refresh_seconds == 5);
+}
+
+TEST_CASE("JSON strings are escaped and kept valid UTF-8", "[status]") {
+  CHECK(json_escape("plain /path?x=1") == "plain /path?x=1");
+  CHECK(json_escape("a\"b\\c") == "a\\\"b\\\\c");
+  CHECK(json_escape(std::string("\n\t\x01\x7f", 4)) == "\\u000a\\u0009\\u0001\\u007f");
+  CHECK(json_escape("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+        "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  // A lone continuation byte, a truncated sequence, an overlong form, a surrogate.
+  CHECK(json_escape("a\x80z") == "a\xEF\xBF\xBDz");
+  CHECK(json_escape("a\xE2\x82") == "a\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(json_escape("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(json_escape("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST_CASE("HTML text is escaped", "[status]") {
+  CHECK(html_escape("<a href=\"x\">it's & more</a>") ==
+        "&lt;a href=&quot;x&quot;&gt;it&#039;s &amp; more&lt;/a&gt;");
+}
+
+}  // namespace
+}  // namespace fcgimux::status
