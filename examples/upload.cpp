@@ -8,9 +8,10 @@
 //   POST   a multipart/form-data body. Every part with a non-empty filename is saved as
 //          DIR/NAME, NAME being the filename's last path segment with every byte other than
 //          ASCII letters, digits, '.', '-' and '_' replaced by '_' and leading dots removed
-//          ("upload" when nothing is left); a file of that name is replaced. Other parts
-//          (form fields) are counted, not kept. The answer is 200, text/plain, one line per
-//          part in order: "saved NAME BYTES" or "field NAME BYTES".
+//          ("upload" when nothing is left), readable by its owner only (mode 0600); a file
+//          of that name is replaced. Other parts (form fields) are counted, not kept. The
+//          answer is 200, text/plain, one line per part in order: "saved NAME BYTES" or
+//          "field NAME BYTES".
 //
 // An upload is all or nothing: each file is written to a temporary file in DIR, and the
 // temporary files are renamed into place only once the whole body has parsed. A body that is
