@@ -11,127 +11,131 @@
 
 namespace fcgimux {
 
-// What to answer a request that arrives when Config::max_requests are already admitted.
+/// What to answer a request that arrives when Config::max_requests are already admitted.
 enum class OverloadReply : unsigned char {
-  // FCGI_OVERLOADED on a connection that carries other requests right now (a multiplexing
-  // client such as HAProxy understands it), an HTTP 503 otherwise (nginx and most web servers
-  // turn FCGI_OVERLOADED into a bare 502).
+  /// FCGI_OVERLOADED on a connection that carries other requests right now (a multiplexing
+  /// client such as HAProxy understands it), an HTTP 503 otherwise (nginx and most web servers
+  /// turn FCGI_OVERLOADED into a bare 502).
   Automatic,
-  ProtocolStatus,  // always END_REQUEST with FCGI_OVERLOADED
-  Http503,         // always "Status: 503" with Retry-After, then END_REQUEST complete
+  ProtocolStatus,  ///< always END_REQUEST with FCGI_OVERLOADED
+  Http503,         ///< always "Status: 503" with Retry-After, then END_REQUEST complete
 };
 
-// Everything a Server needs to know. An aggregate with safe defaults: set what you need with
-// designated initializers, e.g. `Config{.listen = {"unix:/run/app.sock"}, .workers = 8}`.
-// The Server copies it; the copy is immutable while the server runs.
-// Threading: Immutable after construction; safe to share.
+/// Everything a Server needs to know. An aggregate with safe defaults: set what you need with
+/// designated initializers, e.g. `Config{.listen = {"unix:/run/app.sock"}, .workers = 8}`.
+/// The Server copies it; the copy is immutable while the server runs.
+/// Threading: Immutable after construction; safe to share.
 struct Config {
-  // Addresses to listen on:
-  //  - "tcp:HOST:PORT": HOST an IPv4 literal or a bracketed IPv6 literal ("tcp:[::1]:9000");
-  //    port 0 picks a free port (see Server::local_endpoints());
-  //  - "unix:PATH": a Unix socket; a stale socket file nobody listens on is replaced, a live
-  //    one is an error;
-  //  - "fd:N": a listening socket the process inherited on descriptor N;
-  //  - "systemd": every socket systemd passed by socket activation (LISTEN_FDS, LISTEN_PID).
-  // Empty (the default) takes what the process was started with, as FastCGI 1.0 §2.2 says:
-  // the systemd sockets if any, else a listening socket on descriptor 0
-  // (FCGI_LISTENSOCK_FILENO: spawn-fcgi, cgi-fcgi -start, lighttpd's bin-path, mod_fcgid),
-  // else "tcp:127.0.0.1:9000".
+  /// Addresses to listen on:
+  ///  - "tcp:HOST:PORT": HOST an IPv4 literal or a bracketed IPv6 literal ("tcp:[::1]:9000");
+  ///    port 0 picks a free port (see Server::local_endpoints());
+  ///  - "unix:PATH": a Unix socket; a stale socket file nobody listens on is replaced, a live
+  ///    one is an error;
+  ///  - "fd:N": a listening socket the process inherited on descriptor N;
+  ///  - "systemd": every socket systemd passed by socket activation (LISTEN_FDS, LISTEN_PID).
+  /// Empty (the default) takes what the process was started with, as FastCGI 1.0 §2.2 says:
+  /// the systemd sockets if any, else a listening socket on descriptor 0
+  /// (FCGI_LISTENSOCK_FILENO: spawn-fcgi, cgi-fcgi -start, lighttpd's bin-path, mod_fcgid),
+  /// else "tcp:127.0.0.1:9000".
   std::vector<std::string> listen{};
-  // The permission bits of Unix sockets this server creates, e.g. 0660 so that only the web
-  // server's group may connect. 0 leaves what the umask gives.
+  /// The permission bits of Unix sockets this server creates, e.g. 0660 so that only the web
+  /// server's group may connect. 0 leaves what the umask gives.
   unsigned unix_socket_mode = 0;
-  // Sets SO_REUSEPORT on TCP listeners, so a new process can bind the same port while the old
-  // one drains (a zero-downtime restart). Both processes must set it.
+  /// Sets SO_REUSEPORT on TCP listeners, so a new process can bind the same port while the old
+  /// one drains (a zero-downtime restart). Both processes must set it.
   bool reuse_port = false;
-  // The web server addresses (IPv4 or IPv6 literals) allowed to connect. Empty (the default)
-  // takes the comma-separated list in the environment variable FCGI_WEB_SERVER_ADDRS when it
-  // is set (FastCGI 1.0 §3.2). With a list in force, a connection from any other address, or
-  // one that is not over TCP/IP at all, is closed at once and logged.
+  /// The web server addresses (IPv4 or IPv6 literals) allowed to connect. Empty (the default)
+  /// takes the comma-separated list in the environment variable FCGI_WEB_SERVER_ADDRS when it
+  /// is set (FastCGI 1.0 §3.2). With a list in force, a connection from any other address, or
+  /// one that is not over TCP/IP at all, is closed at once and logged.
   std::vector<std::string> allowed_clients{};
-  // The roles this application plays; a request for any other is answered
-  // FCGI_UNKNOWN_ROLE.
+  /// The roles this application plays; a request for any other is answered
+  /// FCGI_UNKNOWN_ROLE.
   std::vector<protocol::Role> roles{protocol::Role::Responder, protocol::Role::Authorizer,
                                     protocol::Role::Filter};
-  // Worker threads that run handlers. 0 picks 2 × std::thread::hardware_concurrency(), at
-  // least 4: handlers usually wait on I/O (databases, files), so a few more threads than cores
-  // keep the cores busy.
+  /// Worker threads that run handlers. 0 picks 2 × std::thread::hardware_concurrency(), at
+  /// least 4: handlers usually wait on I/O (databases, files), so a few more threads than cores
+  /// keep the cores busy.
   unsigned workers = 0;
 
-  // Open connections at most; one past this is accepted and closed at once (and counted).
+  /// Open connections at most; one past this is accepted and closed at once (and counted).
   std::size_t max_connections = 10'000;
-  // Requests admitted at most, running plus queued for a worker. One past this is answered at
-  // once as `overload_reply` says, never queued.
+  /// Requests admitted at most, running plus queued for a worker. One past this is answered at
+  /// once as `overload_reply` says, never queued.
   std::size_t max_requests = 1'024;
-  // Requests in flight on one connection at most; one past this is answered
-  // FCGI_CANT_MPX_CONN. FCGI_GET_VALUES reports FCGI_MAX_REQS as max_requests, or as this
-  // when it is smaller and multiplexing is on: multiplexing clients (HAProxy) read
-  // FCGI_MAX_REQS as the limit for one connection.
+  /// Requests in flight on one connection at most; one past this is answered
+  /// FCGI_CANT_MPX_CONN. FCGI_GET_VALUES reports FCGI_MAX_REQS as max_requests, or as this
+  /// when it is smaller and multiplexing is on: multiplexing clients (HAProxy) read
+  /// FCGI_MAX_REQS as the limit for one connection.
   std::size_t max_requests_per_connection = 100;
-  // Whether a connection may carry more than one request at a time (FCGI_MPXS_CONNS). When
-  // false, a second concurrent request is answered FCGI_CANT_MPX_CONN.
+  /// Whether a connection may carry more than one request at a time (FCGI_MPXS_CONNS). When
+  /// false, a second concurrent request is answered FCGI_CANT_MPX_CONN.
   bool multiplex = true;
+  /// What a request past max_requests is answered; see OverloadReply.
   OverloadReply overload_reply = OverloadReply::Automatic;
 
-  // Bytes of name-value pairs one request may send in PARAMS; past it the request is answered
-  // 431 at once (and the rest of its records are ignored); the connection goes on.
+  /// Bytes of name-value pairs one request may send in PARAMS; past it the request is answered
+  /// 431 at once (and the rest of its records are ignored); the connection goes on.
   std::size_t max_params_bytes = 64 * 1024;
-  // Unread body bytes buffered for one request. When a request holds this much, the server
-  // stops reading its connection (TCP pushes back on the client) until the handler reads.
+  /// Unread body bytes buffered for one request. When a request holds this much, the server
+  /// stops reading its connection (TCP pushes back on the client) until the handler reads.
   std::size_t request_body_budget = 256 * 1024;
-  // Unsent output bytes buffered for one connection. A handler writing past it blocks until
-  // the client reads (or the request is cancelled).
+  /// Unsent output bytes buffered for one connection. A handler writing past it blocks until
+  /// the client reads (or the request is cancelled).
   std::size_t connection_output_budget = 256 * 1024;
 
-  // Largest request body, judged from CONTENT_LENGTH before the handler runs: a larger one is
-  // answered 413 at once and its body discarded as it arrives. 0: no limit.
+  /// Largest request body, judged from CONTENT_LENGTH before the handler runs: a larger one is
+  /// answered 413 at once and its body discarded as it arrives. 0: no limit.
   std::size_t max_body_bytes = 0;
 
-  // A connection with no request admitted (none running or queued) that has not completed a
-  // request's params for this long is closed: it is idle, or a client too slow to matter.
+  /// A connection with no request admitted (none running or queued) that has not completed a
+  /// request's params for this long is closed: it is idle, or a client too slow to matter.
   std::chrono::milliseconds idle_timeout{60'000};
-  // An admitted request still running this long after its params completed is cancelled (its
-  // stop token fires). 0: no deadline.
+  /// An admitted request still running this long after its params completed is cancelled (its
+  /// stop token fires). 0: no deadline.
   std::chrono::milliseconds request_timeout{0};
-  // A request that waited this long in the queue is answered 503 when a worker takes it,
-  // instead of being run: its client has likely given up. 0: no limit.
+  /// A request that waited this long in the queue is answered 503 when a worker takes it,
+  /// instead of being run: its client has likely given up. 0: no limit.
   std::chrono::milliseconds queue_timeout{0};
-  // On stop, running and queued requests get this long to finish; then they are cancelled.
+  /// On stop, running and queued requests get this long to finish; then they are cancelled.
   std::chrono::milliseconds shutdown_timeout{10'000};
-  // Whether run() stops on SIGINT and SIGTERM (a second signal cancels every request).
+  /// Whether run() stops on SIGINT and SIGTERM (a second signal cancels every request).
   bool handle_signals = true;
-  // Whether to tell systemd about readiness and stopping (sd_notify READY=1, STOPPING=1, and
-  // WATCHDOG=1 when the unit has a watchdog), over the socket in NOTIFY_SOCKET when set.
+  /// Whether to tell systemd about readiness and stopping (sd_notify READY=1, STOPPING=1, and
+  /// WATCHDOG=1 when the unit has a watchdog), over the socket in NOTIFY_SOCKET when set.
   bool notify_systemd = true;
 
-  // The built-in status page, as php-fpm's pm.status_path: a Responder request whose
-  // SCRIPT_NAME is exactly this path (it must start with '/') is answered by the server itself,
-  // on its I/O thread, without a worker: it answers even when every worker is busy and the
-  // queue is full. php-fpm's fields and formats: plain text by default, `?json`, `?xml`,
-  // `?html` (a page that refreshes itself), `?openmetrics`, and `?prometheus` (the same
-  // metrics in Prometheus' text format, plus every Stats counter); `?full` adds one block per
-  // worker. docs/status.md lists the fields and how each maps to this server. Anyone who can
-  // reach the path sees the URIs being served: restrict it in the web server. Empty: off.
+  /// The built-in status page, as php-fpm's pm.status_path: a Responder request whose
+  /// SCRIPT_NAME is exactly this path (it must start with '/') is answered by the server itself,
+  /// on its I/O thread, without a worker: it answers even when every worker is busy and the
+  /// queue is full. php-fpm's fields and formats: plain text by default, `?json`, `?xml`,
+  /// `?html` (a page that refreshes itself), `?openmetrics`, and `?prometheus` (the same
+  /// metrics in Prometheus' text format, plus every Stats counter); `?full` adds one block per
+  /// worker. docs/status.md lists the fields and how each maps to this server. Anyone who can
+  /// reach the path sees the URIs being served: restrict it in the web server. Empty: off.
   std::string status_path{};
-  // The ping page, as php-fpm's ping.path: a Responder request whose SCRIPT_NAME is exactly
-  // this path (starting with '/') is answered 200 with `ping_response`, on the I/O thread.
-  // Empty: off.
+  /// The ping page, as php-fpm's ping.path: a Responder request whose SCRIPT_NAME is exactly
+  /// this path (starting with '/') is answered 200 with `ping_response`, on the I/O thread.
+  /// Empty: off.
   std::string ping_path{};
+  /// What the ping page answers.
   std::string ping_response = "pong";
-  // The "pool" the status page names (php-fpm's pool name), e.g. to tell applications apart.
+  /// The "pool" the status page names (php-fpm's pool name), e.g. to tell applications apart.
   std::string pool_name = "www";
-  // A request still running this long after its handler started is logged once (Warning) with
-  // its URI, its worker and how long it has run, and counted in Stats::slow_requests (php-fpm's
-  // request_slowlog_timeout, without the backtrace). Checked by the server's sweep, every
-  // quarter of this at most. 0: off.
+  /// A request still running this long after its handler started is logged once (Warning) with
+  /// its URI, its worker and how long it has run, and counted in Stats::slow_requests (php-fpm's
+  /// request_slowlog_timeout, without the backtrace). Checked by the server's sweep, every
+  /// quarter of this at most. 0: off.
   std::chrono::milliseconds slow_request_threshold{0};
-  // One line per request, handed to `log` at LogLevel::Info whatever `log_level` says, in
-  // logfmt: `access time=... method=GET uri="/x?y=1" status=200 bytes=12 duration_ms=1.234
-  // queue_ms=0.056 result=ok conn=3 req=1`. Written by the worker that ran the request once its
-  // END_REQUEST is on its way, and by the I/O thread for the status and ping pages.
+  /// One line per request, handed to `log` at LogLevel::Info whatever `log_level` says, in
+  /// logfmt: `access time=... method=GET uri="/x?y=1" status=200 bytes=12 duration_ms=1.234
+  /// queue_ms=0.056 result=ok conn=3 req=1`. Written by the worker that ran the request once its
+  /// END_REQUEST is on its way, and by the I/O thread for the status and ping pages.
   bool access_log = false;
 
+  /// Lines below this level are not formatted, let alone logged.
   LogLevel log_level = LogLevel::Warning;
+  /// Where log lines go: one line to stderr each, by default. See LogSink for its threading.
   LogSink log = stderr_log_sink();
 };
 

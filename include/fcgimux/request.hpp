@@ -18,51 +18,55 @@ namespace dispatch {
 class Exchange;
 }
 
+/// The three roles of FastCGI 1.0 §6.
 using Role = protocol::Role;
-// One FastCGI parameter: views into the request's params, valid until handle() returns.
+/// One FastCGI parameter: views into the request's params, valid until handle() returns.
 using Param = protocol::NameValue;
 
-// Thrown by Request::read_all() when the body is longer than the caller allows. Left
-// uncaught by a handler, it becomes a 413 response (when no header was sent yet).
+/// Thrown by Request::read_all() when the body is longer than the caller allows. Left
+/// uncaught by a handler, it becomes a 413 response (when no header was sent yet).
 class LimitExceeded : public std::length_error {
  public:
   using std::length_error::length_error;
 };
 
-// A request as its handler sees it. Owned by the library; the reference passed to
-// Handler::handle() is valid until handle() returns. Not copyable or movable.
-// Threading: One worker at a time (the one running the request).
+/// A request as its handler sees it. Owned by the library; the reference passed to
+/// Handler::handle() is valid until handle() returns. Not copyable or movable.
+/// Threading: One worker at a time (the one running the request).
 class Request {
  public:
   Request(const Request&) = delete;
   Request& operator=(const Request&) = delete;
 
+  /// The role the web server asked this request to play (FastCGI 1.0 §6).
   Role role() const noexcept;
-  // The FastCGI request id (1..65535), unique among the connection's requests in flight.
+  /// The FastCGI request id (1..65535), unique among the connection's requests in flight.
   std::uint16_t id() const noexcept;
-  // Whether the client asked to keep the connection open after this request (FCGI_KEEP_CONN).
+  /// Whether the client asked to keep the connection open after this request (FCGI_KEEP_CONN).
   bool keep_conn() const noexcept;
 
-  // The value of the first param named `name`, or nothing. The view is valid until handle()
-  // returns.
+  /// The value of the first param named `name`, or nothing. The view is valid until handle()
+  /// returns.
   std::optional<std::string_view> param(std::string_view name) const noexcept;
-  // Every param in the order the client sent them; views valid until handle() returns.
+  /// Every param in the order the client sent them; views valid until handle() returns.
   std::span<const Param> params() const noexcept;
 
-  // Reads body (FCGI_STDIN) bytes into `into`, blocking until at least one byte is there.
-  // Returns the count read; 0 at the end of the body, or at once once the request is stopped.
+  /// Reads body (FCGI_STDIN) bytes into `into`, blocking until at least one byte is there.
+  /// Returns the count read; 0 at the end of the body, or at once once the request is stopped.
   std::size_t read(std::span<std::byte> into);
+  /// The same, into chars.
   std::size_t read(std::span<char> into);
-  // Reads the rest of the body. Throws LimitExceeded when it is longer than `max_bytes`
-  // (what was read so far is then lost). Returns early, with what it has, once stopped.
+  /// Reads the rest of the body. Throws LimitExceeded when it is longer than `max_bytes`
+  /// (what was read so far is then lost). Returns early, with what it has, once stopped.
   std::string read_all(std::size_t max_bytes);
 
-  // The same for the Filter role's FCGI_DATA stream, which follows the body.
+  /// read() for the Filter role's FCGI_DATA stream, which follows the body.
   std::size_t read_data(std::span<std::byte> into);
+  /// read_all() for the Filter role's FCGI_DATA stream.
   std::string read_all_data(std::size_t max_bytes);
 
-  // Stops when the client aborts the request (FCGI_ABORT_REQUEST), its connection closes, or
-  // the server's shutdown deadline passes. Reads then return 0 and writes are discarded.
+  /// Stops when the client aborts the request (FCGI_ABORT_REQUEST), its connection closes, or
+  /// the server's shutdown deadline passes. Reads then return 0 and writes are discarded.
   std::stop_token stop_token() const noexcept;
 
  private:

@@ -23,63 +23,65 @@
 #include "fcgimux/config.hpp"
 #include "fcgimux/handler.hpp"
 
+/// The FastCGI application server: Server, Config, Handler, Request, Response.
 namespace fcgimux {
 
-// Counters, read at any time with Server::stats(). Totals count since construction; "now"
-// fields are a snapshot. Each field is read on its own, so a snapshot taken while the server
-// runs need not add up exactly.
+/// Counters, read at any time with Server::stats(). Totals count since construction; "now"
+/// fields are a snapshot. Each field is read on its own, so a snapshot taken while the server
+/// runs need not add up exactly.
 struct Stats {
-  std::uint64_t connections_accepted = 0;  // total
-  std::uint64_t connections_refused = 0;   // total: past max_connections
-  std::uint64_t connections_open = 0;      // now
-  std::uint64_t requests_admitted = 0;     // total: given to the worker pool
-  std::uint64_t requests_completed = 0;    // total: handler returned normally
-  std::uint64_t requests_failed = 0;       // total: handler threw
-  std::uint64_t requests_aborted = 0;      // total: cancelled by abort, close or deadline
-  std::uint64_t requests_overloaded = 0;   // total: refused past max_requests
-  std::uint64_t requests_refused = 0;      // total: unknown role, multiplexing refused
-  std::uint64_t requests_running = 0;      // now: in a handler
-  std::uint64_t requests_queued = 0;       // now: admitted, waiting for a worker
-  std::uint64_t bytes_in = 0;              // total read from clients
-  std::uint64_t bytes_out = 0;             // total written to clients
-  std::uint64_t input_buffered = 0;        // now: body bytes read but not yet read by handlers
-  std::uint64_t output_buffered = 0;       // now: bytes handlers wrote, not yet sent
-  std::uint64_t requests_running_max = 0;  // most requests_running seen at once
-  std::uint64_t requests_queued_max = 0;   // most requests_queued seen at once
-  std::uint64_t slow_requests = 0;         // total: ran past Config::slow_request_threshold
+  std::uint64_t connections_accepted = 0;  ///< total
+  std::uint64_t connections_refused = 0;   ///< total: past max_connections
+  std::uint64_t connections_open = 0;      ///< now
+  std::uint64_t requests_admitted = 0;     ///< total: given to the worker pool
+  std::uint64_t requests_completed = 0;    ///< total: handler returned normally
+  std::uint64_t requests_failed = 0;       ///< total: handler threw
+  std::uint64_t requests_aborted = 0;      ///< total: cancelled by abort, close or deadline
+  std::uint64_t requests_overloaded = 0;   ///< total: refused past max_requests
+  std::uint64_t requests_refused = 0;      ///< total: unknown role, multiplexing refused
+  std::uint64_t requests_running = 0;      ///< now: in a handler
+  std::uint64_t requests_queued = 0;       ///< now: admitted, waiting for a worker
+  std::uint64_t bytes_in = 0;              ///< total read from clients
+  std::uint64_t bytes_out = 0;             ///< total written to clients
+  std::uint64_t input_buffered = 0;        ///< now: body bytes read but not yet read by handlers
+  std::uint64_t output_buffered = 0;       ///< now: bytes handlers wrote, not yet sent
+  std::uint64_t requests_running_max = 0;  ///< most requests_running seen at once
+  std::uint64_t requests_queued_max = 0;   ///< most requests_queued seen at once
+  std::uint64_t slow_requests = 0;         ///< total: ran past Config::slow_request_threshold
 };
 
-// Threading: construct, run() and destroy on one thread; stop(), local_endpoints() and
-// stats() from any thread (stop() also from a signal handler).
+/// Threading: construct, run() and destroy on one thread; stop(), local_endpoints() and
+/// stats() from any thread (stop() also from a signal handler).
 class Server {
  public:
-  // Throws std::invalid_argument on a bad Config (an address that does not parse, a zero
-  // limit).
+  /// Throws std::invalid_argument on a bad Config (an address that does not parse, a zero
+  /// limit).
   Server(Config config, Handler& handler);
-  // Stops and waits for run() to return when it is running elsewhere; never throws.
+  /// Stops and waits for run() to return when it is running elsewhere; never throws.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds every listener, then serves until stop() or SIGINT/SIGTERM, then drains: stops
-  // accepting, lets admitted requests finish within Config::shutdown_timeout, cancels the
-  // rest, and returns once every connection is closed and every worker has returned. Throws
-  // std::system_error when a listener cannot be bound (nothing is left listening then), and
-  // std::logic_error when called twice.
+  /// Binds every listener, then serves until stop() or SIGINT/SIGTERM, then drains: stops
+  /// accepting, lets admitted requests finish within Config::shutdown_timeout, cancels the
+  /// rest, and returns once every connection is closed and every worker has returned. Throws
+  /// std::system_error when a listener cannot be bound (nothing is left listening then), and
+  /// std::logic_error when called twice.
   void run();
-  // Asks run() to stop and drain. Returns at once; safe before run() (run() then returns as
-  // soon as it has bound) and repeatedly.
+  /// Asks run() to stop and drain. Returns at once; safe before run() (run() then returns as
+  /// soon as it has bound) and repeatedly.
   void stop() noexcept;
 
-  // Blocks until run() has bound its listeners (or failed: then empty), and returns their
-  // addresses with ports resolved, e.g. "tcp:127.0.0.1:40123", "tcp:[::1]:40124",
-  // "unix:/tmp/app.sock".
+  /// Blocks until run() has bound its listeners (or failed: then empty), and returns their
+  /// addresses with ports resolved, e.g. "tcp:127.0.0.1:40123", "tcp:[::1]:40124",
+  /// "unix:/tmp/app.sock".
   std::vector<std::string> local_endpoints() const;
 
+  /// The counters now (see Stats).
   Stats stats() const noexcept;
 
  private:
-  struct Impl;  // lib/io/server.cpp: the only place that sees libuv
+  struct Impl;  ///< lib/io/server.cpp: the only place that sees libuv
   std::unique_ptr<Impl> impl_;
 };
 

@@ -29,6 +29,8 @@ class ChildProcess {
   // The next line of output, without its newline; nothing at the end of the output. Throws
   // TestError when no complete line arrives in time.
   std::optional<std::string> read_line();
+  // The child's process id, for /proc.
+  pid_t pid() const noexcept { return pid_; }
   // Sends `signal_number` to the child.
   void signal(int signal_number);
   // Waits for the child to exit and returns its exit code, or 128 + the signal that killed it
