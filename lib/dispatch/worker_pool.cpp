@@ -1,17 +1,68 @@
 // SPDX-License-Identifier: MIT
 #include "dispatch/worker_pool.hpp"
 
-#include "dispatch/exchange.hpp"
+#include <utility>
 
 namespace fcgimux::dispatch {
 
-WorkerPool::WorkerPool(unsigned count, AdmissionQueue& queue, Handler& handler) {
+SharedState::SharedState(const Config& config, OutboundQueue::Wake wake, void* context)
+    : logger(config.log_level, config.log),
+      outbound(wake, context),
+      exchange_context{outbound,
+                       counters,
+                       logger,
+                       config.max_params_bytes,
+                       config.request_body_budget,
+                       config.queue_timeout} {}
+
+WorkerPool::WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Handler& handler)
+    : shared_(std::move(shared)) {
+  {
+    const std::lock_guard lock(shared_->running_mutex);
+    shared_->running.assign(count, {});
+  }
   threads_.reserve(count);
-  for (unsigned i = 0; i < count; ++i) {
-    threads_.emplace_back([&queue, &handler](std::stop_token stop) {
-      while (Exchange* exchange = queue.pop(stop)) exchange->run(handler);
+  for (std::size_t i = 0; i < count; ++i) {
+    // Each thread holds the shared state itself: it may outlive the pool (see abandon()).
+    threads_.emplace_back([shared = shared_, &handler, i](std::stop_token stop) {
+      const auto set_running = [&](const Exchange* exchange) {
+        const std::lock_guard lock(shared->running_mutex);
+        shared->running[i] = {exchange, std::chrono::steady_clock::now()};
+      };
+      while (Exchange* exchange = shared->queue.pop(stop)) {
+        set_running(exchange);
+        exchange->run(handler);
+        set_running(nullptr);
+      }
     });
   }
+}
+
+std::optional<WorkerPool::Worker> WorkerPool::running(
+    const Exchange& exchange, std::chrono::steady_clock::time_point admitted_at) const {
+  const std::lock_guard lock(shared_->running_mutex);
+  for (std::size_t i = 0; i < shared_->running.size(); ++i) {
+    const SharedState::Running& slot = shared_->running[i];
+    // A slot not yet cleared may name an exchange freed since, whose address a later one
+    // took: that one was admitted after the slot was set.
+    if (slot.exchange == &exchange && slot.since >= admitted_at) return Worker{i, slot.since};
+  }
+  return std::nullopt;
+}
+
+std::size_t WorkerPool::abandon() noexcept {
+  std::size_t detached = 0;
+  const std::lock_guard lock(shared_->running_mutex);
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    threads_[i].request_stop();
+    // A worker whose slot is empty is waiting for the queue, or holds an exchange it popped
+    // after the server stopped it: either way it ends without calling the handler, so joining
+    // it is bounded.
+    if (shared_->running[i].exchange == nullptr || !threads_[i].joinable()) continue;
+    threads_[i].detach();
+    ++detached;
+  }
+  return detached;
 }
 
 }  // namespace fcgimux::dispatch

@@ -18,6 +18,7 @@
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
 #include "dispatch/outbound_queue.hpp"
+#include "dispatch/worker_pool.hpp"
 #include "fcgimux/server.hpp"
 #include "io/client_filter.hpp"
 #include "io/connection.hpp"
@@ -64,13 +65,16 @@ class ServerCore {
 
   const Config config;
   Handler& handler;
-  const util::Logger logger;
-  dispatch::Counters counters;
+  // What the workers touch, shared with them (see dispatch/worker_pool.hpp), and references
+  // to its parts.
+  const std::shared_ptr<dispatch::SharedState> shared;
+  const util::Logger& logger;
+  dispatch::Counters& counters;
 
   uv_loop_t loop{};
-  dispatch::OutboundQueue outbound;
-  dispatch::AdmissionQueue queue;
-  const dispatch::ExchangeContext exchange_context;
+  dispatch::OutboundQueue& outbound;
+  dispatch::AdmissionQueue& queue;
+  const dispatch::ExchangeContext& exchange_context;
 
  private:
   static void on_wake(uv_async_t* async) noexcept;
@@ -85,6 +89,9 @@ class ServerCore {
   void deliver_outbound() noexcept;
   void begin_drain() noexcept;
   void cancel_all() noexcept;
+  // The grace after cancel_all() is over: gives up on the handlers still running.
+  void abandon_stuck() noexcept;
+  void log_stuck(const dispatch::Exchange& exchange) noexcept;
   void finish_if_drained() noexcept;
   void close_loop_handles() noexcept;
   void publish_endpoints(std::vector<std::string> endpoints, bool bound);
@@ -94,7 +101,8 @@ class ServerCore {
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   uv_timer_t shutdown_timer_{};
-  uv_timer_t sweep_timer_{};  // idle connections and request deadlines
+  uv_timer_t abandon_timer_{};  // started by cancel_all()
+  uv_timer_t sweep_timer_{};    // idle connections and request deadlines
   uv_timer_t watchdog_timer_{};
   bool loop_handles_open_ = false;
   bool signals_started_ = false;
@@ -106,6 +114,7 @@ class ServerCore {
   std::uint64_t next_connection_id_ = 1;
   std::size_t admitted_ = 0;  // queued + running, the number bounded by max_requests
   bool draining_ = false;
+  dispatch::WorkerPool* workers_ = nullptr;     // while run() runs the loop
   std::vector<dispatch::Outbound> delivering_;  // reused by deliver_outbound()
   std::vector<Connection*> to_flush_;           // reused by deliver_outbound()
   std::array<char, 64 * 1024> read_buffer_{};
@@ -116,9 +125,9 @@ class ServerCore {
   // Endpoint publication: run() → local_endpoints() callers, and run()'s end → ~ServerCore().
   mutable std::mutex state_mutex_;
   mutable std::condition_variable state_changed_;
-  bool endpoints_ready_ = false;             // Guarded by state_mutex_.
-  std::vector<std::string> endpoints_;       // Guarded by state_mutex_.
-  bool running_ = false;                     // Guarded by state_mutex_.
+  bool endpoints_ready_ = false;        // Guarded by state_mutex_.
+  std::vector<std::string> endpoints_;  // Guarded by state_mutex_.
+  bool running_ = false;                // Guarded by state_mutex_.
 };
 
 }  // namespace fcgimux::io
