@@ -195,10 +195,10 @@ void ServerCore::bind_listeners() {
   for (const Endpoint& endpoint : listen_endpoints_) {
     auto listener = std::make_unique<Listener>(
         endpoint,
-        [](void* self, Listener& from, int status) noexcept {
-          static_cast<ServerCore*>(self)->accept_from(from, status);
+        [](void* self, Listener& from) noexcept {
+          static_cast<ServerCore*>(self)->accept_from(from);
         },
-        this);
+        this, logger);
     std::string step;
     const int rc = listener->open(loop, options, step);
     listeners_.push_back(std::move(listener));
@@ -219,14 +219,7 @@ std::vector<std::string> ServerCore::local_endpoints() const {
 
 // --- connections -------------------------------------------------------------------------------
 
-void ServerCore::accept_from(Listener& listener, int status) noexcept {
-  if (status != 0) {
-    logger.log(LogLevel::Error, "accept on {}: {}", listener.endpoint().to_string(),
-               uv_strerror(status));
-    return;
-  }
-  take_connection(listener, -1);
-}
+void ServerCore::accept_from(Listener& listener) noexcept { take_connection(listener, -1); }
 
 void ServerCore::take_connection(Listener& listener, int queued_fd) noexcept {
   try {

@@ -47,8 +47,8 @@ class ServerCore {
   Stats stats() const noexcept { return counters.snapshot(); }
 
   // --- I/O thread, called by listeners and connections --------------------------------------
-  // A listener has a connection waiting (status 0) or failed to accept (a libuv error).
-  void accept_from(Listener& listener, int status) noexcept;
+  // A listener has a connection waiting.
+  void accept_from(Listener& listener) noexcept;
   // Makes a connection of the one waiting on `listener`, or of `queued_fd` when >= 0.
   void take_connection(Listener& listener, int queued_fd) noexcept;
   // Admits a request (queued for a worker) unless max_requests are admitted; returns whether.
