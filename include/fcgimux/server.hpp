@@ -12,12 +12,13 @@
 //  3. string_views and spans the library returns are valid until handle() returns.
 //  4. Nothing in the public API is allocated by the user or returned as an owning pointer.
 //  5. A handler that ignores its stop token cannot hold up a stop forever: one second after
-//     the shutdown deadline cancelled it, run() logs it (connection, request id, URI, how long
-//     it ran, which worker), detaches its worker thread and returns. Its Request and Response
-//     stay valid (reads return 0, writes are dropped) until it returns, even after the Server
-//     is destroyed; the Handler, and whatever Config::log's sink refers to, must then stay
-//     valid too. Stats::requests_abandoned counts such requests: a program that sees it
-//     non-zero should end the process rather than free what those handlers use.
+//     the shutdown deadline (or a second SIGINT/SIGTERM) cancelled it, run() logs it
+//     (connection, request id, URI, how long it ran, which worker), detaches its worker
+//     thread and returns. Its Request and Response stay valid (reads return 0, writes are
+//     dropped) until it returns, even after the Server is destroyed; the Handler, and
+//     whatever Config::log's sink refers to, must then stay valid too.
+//     Stats::requests_abandoned counts such requests: a program that sees it non-zero
+//     should end the process rather than free what those handlers use.
 //
 // Signals: run() ignores SIGPIPE for the whole process (a peer that vanishes must not kill
 // it; the write then fails with EPIPE) and, when Config::handle_signals is set, stops on

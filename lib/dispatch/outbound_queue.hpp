@@ -42,7 +42,8 @@ class OutboundQueue {
   // Moves every queued message into `into` (which it clears first), oldest first.
   void drain(std::vector<Outbound>& into);
   // The I/O thread stops listening (the server abandons its stuck workers): later messages
-  // are dropped and wake nobody. Messages already queued stay for a last drain().
+  // are dropped and wake nobody, and no wake-up is under way once it returns. Messages
+  // already queued stay for a last drain().
   void close();
 
  private:

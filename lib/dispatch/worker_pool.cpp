@@ -55,9 +55,9 @@ std::size_t WorkerPool::abandon() noexcept {
   const std::lock_guard lock(shared_->running_mutex);
   for (std::size_t i = 0; i < threads_.size(); ++i) {
     threads_[i].request_stop();
-    // A worker whose slot is empty is waiting for the queue, or holds an exchange it popped
-    // after the server stopped it: either way it ends without calling the handler, so joining
-    // it is bounded.
+    // A worker whose slot is empty is waiting for the queue, or has just popped an exchange
+    // that the server has stopped by now (run() then skips the handler): joining it is
+    // bounded.
     if (shared_->running[i].exchange == nullptr || !threads_[i].joinable()) continue;
     threads_[i].detach();
     ++detached;

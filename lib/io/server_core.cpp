@@ -408,7 +408,7 @@ void ServerCore::abandon_stuck() noexcept {
   std::vector<dispatch::Exchange*> stuck;
   for (auto it = connections_.begin(); it != connections_.end();) {
     Connection& connection = **it++;
-    connection.close(LogLevel::Warning, "server stopping: a request does not end");
+    connection.close(LogLevel::Warning, "server stopping past the shutdown deadline");
     const std::size_t before = stuck.size();
     std::unique_ptr<dispatch::OutputBudget> budget = connection.abandon_requests(stuck);
     if (budget && stuck.size() > before) {
