@@ -230,7 +230,7 @@ void Listener::on_readable(uv_poll_t* poll, int status, int) noexcept {
       self->logger_.log(LogLevel::Warning,
                         "accept on {}: accepting again; {} more attempts failed after the "
                         "first, over {} ms",
-                        self->endpoint_.to_string(), self->failures_ - 1,
+                        self->local_address(), self->failures_ - 1,
                         uv_now(poll->loop) - self->failing_since_);
       self->failures_ = 0;
     }
@@ -248,7 +248,7 @@ void Listener::back_off(int error) noexcept {
     logger_.log(LogLevel::Error,
                 "accept on {}: {}: pausing accepts for {} ms, then retrying at most every {} ms "
                 "until one succeeds; new connections wait in the backlog",
-                endpoint_.to_string(), uv_strerror(error), pause_ms_, kLongestPauseMs);
+                local_address(), uv_strerror(error), pause_ms_, kLongestPauseMs);
   }
   uv_poll_stop(&poll_);
   uv_timer_start(&backoff_, on_backoff_end, pause_ms_, 0);
