@@ -232,6 +232,10 @@ TEST_CASE("a process whose handler is stuck past the shutdown deadline exits and
 
 TEST_CASE("out of file descriptors, the server logs once, pauses accepting, and recovers",
           "[integration][fault]") {
+#ifdef FCGIMUX_UBSAN_NEEDS_DESCRIPTORS
+  WARN("skipped: UBSan's vptr check needs a free descriptor, and aborts the child without");
+  return;
+#endif
   // The server may hold this many descriptors; the test holds more connections than that.
   constexpr int kMaxOpenFiles = 64;
   constexpr std::size_t kConnections = 80;
