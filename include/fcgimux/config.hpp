@@ -98,6 +98,7 @@ struct Config {
   /// instead of being run: its client has likely given up. 0: no limit.
   std::chrono::milliseconds queue_timeout{0};
   /// On stop, running and queued requests get this long to finish; then they are cancelled.
+  /// A handler still running one second after that is abandoned (see Server, ownership rule 5).
   std::chrono::milliseconds shutdown_timeout{10'000};
   /// Whether run() stops on SIGINT and SIGTERM (a second signal cancels every request).
   bool handle_signals = true;

@@ -7,9 +7,18 @@
 // Ownership rules, stated once:
 //  1. The library owns every Request and Response; a handler gets references valid for one
 //     call of Handler::handle().
-//  2. The Handler is borrowed and must outlive the Server.
+//  2. The Handler is borrowed and must outlive the Server, and every call of handle() (see
+//     rule 5).
 //  3. string_views and spans the library returns are valid until handle() returns.
 //  4. Nothing in the public API is allocated by the user or returned as an owning pointer.
+//  5. A handler that ignores its stop token cannot hold up a stop forever: one second after
+//     the shutdown deadline (or a second SIGINT/SIGTERM) cancelled it, run() logs it
+//     (connection, request id, URI, how long it ran, which worker), detaches its worker
+//     thread and returns. Its Request and Response stay valid (reads return 0, writes are
+//     dropped) until it returns, even after the Server is destroyed; the Handler, and
+//     whatever Config::log's sink refers to, must then stay valid too.
+//     Stats::requests_abandoned counts such requests: a program that sees it non-zero
+//     should end the process rather than free what those handlers use.
 //
 // Signals: run() ignores SIGPIPE for the whole process (a peer that vanishes must not kill
 // it; the write then fails with EPIPE) and, when Config::handle_signals is set, stops on
@@ -39,6 +48,7 @@ struct Stats {
   std::uint64_t requests_aborted = 0;      ///< total: cancelled by abort, close or deadline
   std::uint64_t requests_overloaded = 0;   ///< total: refused past max_requests
   std::uint64_t requests_refused = 0;      ///< total: unknown role, multiplexing refused
+  std::uint64_t requests_abandoned = 0;    ///< total: still running when run() gave up on them
   std::uint64_t requests_running = 0;      ///< now: in a handler
   std::uint64_t requests_queued = 0;       ///< now: admitted, waiting for a worker
   std::uint64_t bytes_in = 0;              ///< total read from clients
@@ -64,7 +74,8 @@ class Server {
 
   /// Binds every listener, then serves until stop() or SIGINT/SIGTERM, then drains: stops
   /// accepting, lets admitted requests finish within Config::shutdown_timeout, cancels the
-  /// rest, and returns once every connection is closed and every worker has returned. Throws
+  /// rest, and returns once every connection is closed and every worker has returned (or was
+  /// abandoned one second after the cancel: ownership rule 5). Throws
   /// std::system_error when a listener cannot be bound (nothing is left listening then), and
   /// std::logic_error when called twice.
   void run();

@@ -17,6 +17,7 @@ Stats Counters::snapshot() const noexcept {
       .requests_aborted = get(requests_aborted),
       .requests_overloaded = get(requests_overloaded),
       .requests_refused = get(requests_refused),
+      .requests_abandoned = get(requests_abandoned),
       .requests_running = get(requests_running),
       .requests_queued = get(requests_queued),
       .bytes_in = get(bytes_in),

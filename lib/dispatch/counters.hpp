@@ -23,6 +23,7 @@ struct Counters {
   Counter requests_aborted{0};
   Counter requests_overloaded{0};
   Counter requests_refused{0};
+  Counter requests_abandoned{0};
   Counter requests_running{0};
   Counter requests_queued{0};
   Counter bytes_in{0};

@@ -11,6 +11,9 @@
 //     thing the worker does with it.
 //  4. The I/O thread deletes it: after End, or at once when it was never admitted or was
 //     taken back out of the queue.
+//  Or, when the server abandons the worker at shutdown (dispatch/worker_pool.hpp): the I/O
+//  thread moves it into the SharedState, which the worker's thread keeps alive; its End is
+//  dropped, and it is freed with that state.
 //
 // Hand-offs inside it, each guarded by mutex_:
 //  - the body streams (FCGI_STDIN, FCGI_DATA): producer the I/O thread (push_*, end_*),

@@ -20,7 +20,8 @@ struct Outbound {
   enum class Kind : unsigned char {
     Records,     // `bytes` are complete records for the request's connection
     End,         // the handler is done; `bytes` are its last records, END_REQUEST included.
-                 // The worker gives up the exchange with this message.
+                 // The worker gives up the exchange with this message (or, the queue
+                 // closed, hands it to nobody: see Exchange, step 4).
     ResumeRead,  // the request's unread body fell under its budget
   };
   Kind kind;
@@ -28,7 +29,7 @@ struct Outbound {
   std::string bytes;
 };
 
-// Threading: Thread-safe. push() from workers, drain() on the I/O thread.
+// Threading: Thread-safe. push() from workers, drain() and close() on the I/O thread.
 class OutboundQueue {
  public:
   using Wake = void (*)(void* context) noexcept;
@@ -36,15 +37,21 @@ class OutboundQueue {
   OutboundQueue(const OutboundQueue&) = delete;
   OutboundQueue& operator=(const OutboundQueue&) = delete;
 
+  // Queues `message`, or drops it once the queue is closed.
   void push(Outbound message);
   // Moves every queued message into `into` (which it clears first), oldest first.
   void drain(std::vector<Outbound>& into);
+  // The I/O thread stops listening (the server abandons its stuck workers): later messages
+  // are dropped and wake nobody, and no wake-up is under way once it returns. Messages
+  // already queued stay for a last drain().
+  void close();
 
  private:
   const Wake wake_;
   void* const context_;
   std::mutex mutex_;
   std::vector<Outbound> messages_;  // Guarded by mutex_.
+  bool closed_ = false;             // Guarded by mutex_.
 };
 
 }  // namespace fcgimux::dispatch

@@ -1,22 +1,78 @@
 // SPDX-License-Identifier: MIT
 #include "dispatch/worker_pool.hpp"
 
-#include "dispatch/exchange.hpp"
+#include <utility>
 
 namespace fcgimux::dispatch {
 
-WorkerPool::WorkerPool(unsigned count, AdmissionQueue& queue, Handler& handler,
-                       WorkerBoard* board) {
+SharedState::SharedState(const Config& config, unsigned workers, OutboundQueue::Wake wake,
+                         void* context)
+    : logger(config.log_level, config.log),
+      outbound(wake, context),
+      exchange_context{outbound,
+                       counters,
+                       logger,
+                       config.max_params_bytes,
+                       config.request_body_budget,
+                       config.queue_timeout,
+                       config.access_log},
+      board(!config.status_path.empty() || config.slow_request_threshold.count() > 0
+                ? std::make_unique<WorkerBoard>(workers, counters)
+                : nullptr) {}
+
+WorkerPool::WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Handler& handler)
+    : shared_(std::move(shared)) {
+  {
+    const std::lock_guard lock(shared_->running_mutex);
+    shared_->running.assign(count, {});
+  }
   threads_.reserve(count);
-  for (unsigned i = 0; i < count; ++i) {
-    threads_.emplace_back([&queue, &handler, board, i](std::stop_token stop) {
-      if (board != nullptr) board->attach(i);
-      while (Exchange* exchange = queue.pop(stop)) {
-        const WorkerBoard::Shift shift(board, i, *exchange);
-        exchange->run(handler);
+  for (std::size_t i = 0; i < count; ++i) {
+    // Each thread holds the shared state itself: it may outlive the pool (see abandon()).
+    threads_.emplace_back([shared = shared_, &handler, i](std::stop_token stop) {
+      WorkerBoard* const board = shared->board.get();
+      if (board != nullptr) board->attach(static_cast<unsigned>(i));
+      const auto set_running = [&](const Exchange* exchange) {
+        const std::lock_guard lock(shared->running_mutex);
+        shared->running[i] = {exchange, std::chrono::steady_clock::now()};
+      };
+      while (Exchange* exchange = shared->queue.pop(stop)) {
+        set_running(exchange);
+        {
+          const WorkerBoard::Shift shift(board, static_cast<unsigned>(i), *exchange);
+          exchange->run(handler);
+        }
+        set_running(nullptr);
       }
     });
   }
+}
+
+std::optional<WorkerPool::Worker> WorkerPool::running(
+    const Exchange& exchange, std::chrono::steady_clock::time_point admitted_at) const {
+  const std::lock_guard lock(shared_->running_mutex);
+  for (std::size_t i = 0; i < shared_->running.size(); ++i) {
+    const SharedState::Running& slot = shared_->running[i];
+    // A slot not yet cleared may name an exchange freed since, whose address a later one
+    // took: that one was admitted after the slot was set.
+    if (slot.exchange == &exchange && slot.since >= admitted_at) return Worker{i, slot.since};
+  }
+  return std::nullopt;
+}
+
+std::size_t WorkerPool::abandon() noexcept {
+  std::size_t detached = 0;
+  const std::lock_guard lock(shared_->running_mutex);
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    threads_[i].request_stop();
+    // A worker whose slot is empty is waiting for the queue, or has just popped an exchange
+    // that the server has stopped by now (run() then skips the handler): joining it is
+    // bounded.
+    if (shared_->running[i].exchange == nullptr || !threads_[i].joinable()) continue;
+    threads_[i].detach();
+    ++detached;
+  }
+  return detached;
 }
 
 }  // namespace fcgimux::dispatch

@@ -1,31 +1,97 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+// The worker pool, and the state its workers share with the I/O thread.
+//
+// Workers that ignore the shutdown: a handler may block forever and ignore its stop token. At
+// the end of the shutdown grace the server gives up on such a worker instead of waiting for it
+// (WorkerPool::abandon): the thread is detached and run() returns. Whenever that handler
+// returns, its thread goes on touching its exchange, the output budget of the exchange's
+// connection, the outbound queue, the counters and the logger. All of them live in one
+// SharedState block that every worker thread holds by shared_ptr: the one place where this
+// library uses shared ownership, because an abandoned thread's end is unknowable. The server
+// moves the abandoned exchanges and budgets into the block, so they are freed with it, when
+// the last thread lets go of it.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "dispatch/admission_queue.hpp"
+#include "dispatch/counters.hpp"
+#include "dispatch/exchange.hpp"
+#include "dispatch/outbound_queue.hpp"
+#include "dispatch/output_budget.hpp"
 #include "dispatch/worker_board.hpp"
+#include "fcgimux/config.hpp"
 #include "fcgimux/handler.hpp"
+#include "util/logger.hpp"
 
 namespace fcgimux::dispatch {
 
+// Threading: the members say; the block itself is shared by the server and every worker.
+struct SharedState {
+  // `wake` tells the I/O thread that `outbound` has messages (see OutboundQueue). `workers`:
+  // the pool's size, for the board.
+  SharedState(const Config& config, unsigned workers, OutboundQueue::Wake wake, void* context);
+  SharedState(const SharedState&) = delete;
+  SharedState& operator=(const SharedState&) = delete;
+
+  const util::Logger logger;  // thread-safe
+  Counters counters;          // thread-safe
+  OutboundQueue outbound;     // workers → I/O thread
+  AdmissionQueue queue;       // I/O thread → workers
+  const ExchangeContext exchange_context;
+  // Each worker's request, for the status page and the slow log; null when neither is on.
+  const std::unique_ptr<WorkerBoard> board;
+
+  // Which worker runs which exchange, since when. Set and cleared by each worker around a
+  // request, read by the I/O thread to name stuck requests.
+  struct Running {
+    const Exchange* exchange = nullptr;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::mutex running_mutex;
+  std::vector<Running> running;  // by worker index; Guarded by running_mutex.
+
+  // I/O thread only, and only once the pool has abandoned workers: what abandoned workers may
+  // still touch. Declared last, so the exchanges go before anything they refer to.
+  std::vector<std::unique_ptr<OutputBudget>> abandoned_budgets;
+  std::vector<std::unique_ptr<Exchange>> abandoned_exchanges;
+};
+
 // A fixed set of threads, each popping admitted requests from the queue and running them one
 // at a time. No thread is created per request.
-// Threading: construct and destroy on one thread (the server's); the workers touch only the
-// queue and the exchanges they pop.
+// Threading: construct, abandon() and destroy on one thread (the server's); the workers touch
+// only `shared` and the exchanges they pop.
 class WorkerPool {
  public:
-  // Starts `count` workers. `queue` and `handler` must outlive the pool, and so must `board`
-  // when not null: each worker then keeps its slot (worker_board.hpp).
-  WorkerPool(unsigned count, AdmissionQueue& queue, Handler& handler, WorkerBoard* board = nullptr);
-  // Stops the workers once they finish the request at hand, and joins them. Requests still
-  // queued are not run: the caller drains the queue first.
+  // Starts `count` workers. `handler` must outlive every call it gets (also abandoned ones).
+  WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Handler& handler);
+  // Stops the workers once they finish the request at hand, and joins them (not the abandoned
+  // ones). Requests still queued are not run: the caller drains the queue first.
   ~WorkerPool() = default;
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
+  struct Worker {
+    std::size_t index;
+    std::chrono::steady_clock::time_point since;  // when it took the request
+  };
+  // The worker running `exchange` (admitted at `admitted_at`), if one is.
+  std::optional<Worker> running(const Exchange& exchange,
+                                std::chrono::steady_clock::time_point admitted_at) const;
+  // Stops every worker and detaches those still running a request: their threads end when
+  // their handlers return, if ever. Call it after OutboundQueue::close(), once the queue is
+  // empty. Returns how many were detached.
+  std::size_t abandon() noexcept;
+
  private:
+  std::shared_ptr<SharedState> shared_;
   std::vector<std::jthread> threads_;
 };
 

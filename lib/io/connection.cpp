@@ -368,7 +368,8 @@ dispatch::OutputBudget& Connection::output_budget() {
 }
 
 void Connection::release_budget(std::size_t bytes) noexcept {
-  if (bytes > 0) budget_->release(bytes);
+  // No budget after abandon_requests() gave it away: nobody waits on it any more.
+  if (bytes > 0 && budget_) budget_->release(bytes);
 }
 
 void Connection::drop_idle_budget() noexcept {
@@ -539,6 +540,19 @@ void Connection::cancel_requests() noexcept {
   }
   flush();
   close_if_done();
+}
+
+std::unique_ptr<dispatch::OutputBudget> Connection::abandon_requests(
+    std::vector<Exchange*>& exchanges) noexcept {
+  for (Exchange* exchange : requests_) {
+    exchanges.push_back(exchange);
+    server_.release_admission();
+  }
+  requests_.clear();
+  admitted_here_ = 0;
+  std::unique_ptr<dispatch::OutputBudget> budget = std::move(budget_);
+  free_if_done();
+  return budget;
 }
 
 }  // namespace fcgimux::io

@@ -65,6 +65,11 @@ class Connection {
   void drain() noexcept;
   // The shutdown deadline passed: cancel every request.
   void cancel_requests() noexcept;
+  // The server gives up on the requests whose handlers ignore their cancellation. Requires:
+  // closed, so each exchange left is run by a worker. Moves them to `exchanges` and returns
+  // the output budget they use (they may still touch both); the connection forgets them.
+  std::unique_ptr<dispatch::OutputBudget> abandon_requests(
+      std::vector<dispatch::Exchange*>& exchanges) noexcept;
   // Closes the connection when idle past Config::idle_timeout, and stops its requests that
   // ran past Config::request_timeout. `now` is the loop's time in milliseconds.
   void sweep(std::uint64_t now) noexcept;

@@ -6,8 +6,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace fcgimux::io {
 
@@ -33,6 +35,35 @@ bool is_socket_file(const std::string& path) noexcept {
   return ::lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
 }
 
+// Linux's accept(2) reports network errors already pending on the new connection; the page
+// says to treat them like EAGAIN and try again.
+bool pending_network_error(int error) noexcept {
+  switch (error) {
+    case ENETDOWN:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int set_option(int fd, int level, int name) noexcept {
+  const int on = 1;
+  return ::setsockopt(fd, level, name, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
+}
+
+// Connections accepted per wake-up at most, so one busy listener cannot starve the loop's
+// other work: the poll fires again while connections wait.
+constexpr int kAcceptBatch = 128;
+constexpr std::uint64_t kFirstPauseMs = 100;
+constexpr std::uint64_t kLongestPauseMs = 1'000;
+
 }  // namespace
 
 int Listener::open(uv_loop_t& loop, const Options& options, std::string& what) noexcept {
@@ -49,35 +80,40 @@ int Listener::open(uv_loop_t& loop, const Options& options, std::string& what) n
       rc = tcp_ ? uv_tcp_init(&loop, &handle_.tcp) : uv_pipe_init(&loop, &handle_.pipe, 0);
       if (rc != 0) return what = "init", rc;
       open_ = true;
-      rc = tcp_ ? uv_tcp_open(&handle_.tcp, endpoint_.fd) : uv_pipe_open(&handle_.pipe, endpoint_.fd);
+      rc = tcp_ ? uv_tcp_open(&handle_.tcp, endpoint_.fd)
+                : uv_pipe_open(&handle_.pipe, endpoint_.fd);
       if (rc != 0) return what = "open", rc;
       break;
     }
     case Endpoint::Kind::Tcp: {
       tcp_ = true;
       sockaddr_storage address{};
-      rc = endpoint_.ipv6
-               ? uv_ip6_addr(endpoint_.host.c_str(), endpoint_.port,
-                             reinterpret_cast<sockaddr_in6*>(&address))
-               : uv_ip4_addr(endpoint_.host.c_str(), endpoint_.port,
-                             reinterpret_cast<sockaddr_in*>(&address));
+      rc = endpoint_.ipv6 ? uv_ip6_addr(endpoint_.host.c_str(), endpoint_.port,
+                                        reinterpret_cast<sockaddr_in6*>(&address))
+                          : uv_ip4_addr(endpoint_.host.c_str(), endpoint_.port,
+                                        reinterpret_cast<sockaddr_in*>(&address));
       if (rc != 0) return what = "address", rc;
       // init_ex creates the socket now, so options can be set before bind.
       rc = uv_tcp_init_ex(&loop, &handle_.tcp, address.ss_family);
       if (rc != 0) return what = "init", rc;
       open_ = true;
-      if (options.reuse_port) {
-        uv_os_fd_t fd = -1;
-        const int on = 1;
-        rc = uv_fileno(&handle_.handle, &fd);
-        if (rc == 0 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
-          rc = uv_translate_sys_error(errno);
-        }
-        if (rc != 0) return what = "SO_REUSEPORT", rc;
+      uv_os_fd_t fd = -1;
+      rc = uv_fileno(&handle_.handle, &fd);
+      if (rc != 0) return what = "fileno", rc;
+      // Bound here rather than by uv_tcp_bind, which reports EADDRINUSE only at uv_listen
+      // (not used: see the class comment). SO_REUSEADDR as libuv sets it.
+      rc = set_option(fd, SOL_SOCKET, SO_REUSEADDR);
+      if (rc != 0) return what = "SO_REUSEADDR", rc;
+      if (options.reuse_port && (rc = set_option(fd, SOL_SOCKET, SO_REUSEPORT)) != 0) {
+        return what = "SO_REUSEPORT", rc;
       }
-      rc = uv_tcp_bind(&handle_.tcp, reinterpret_cast<const sockaddr*>(&address),
-                       endpoint_.ipv6 ? unsigned{UV_TCP_IPV6ONLY} : 0u);
-      if (rc != 0) return what = "bind", rc;
+      if (endpoint_.ipv6 && (rc = set_option(fd, IPPROTO_IPV6, IPV6_V6ONLY)) != 0) {
+        return what = "IPV6_V6ONLY", rc;
+      }
+      const socklen_t length = endpoint_.ipv6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0) {
+        return what = "bind", uv_translate_sys_error(errno);
+      }
       break;
     }
     case Endpoint::Kind::Unix: {
@@ -99,12 +135,35 @@ int Listener::open(uv_loop_t& loop, const Options& options, std::string& what) n
     }
   }
   handle_.handle.data = this;
-  rc = uv_listen(&handle_.stream, options.backlog, on_incoming);
+  rc = listen(loop, options.backlog);
   if (rc != 0) return what = "listen", rc;
   return 0;
 }
 
-int Listener::accept(uv_stream_t& client) noexcept { return uv_accept(&handle_.stream, &client); }
+int Listener::listen(uv_loop_t& loop, int backlog) noexcept {
+  uv_os_fd_t fd = -1;
+  int rc = uv_fileno(&handle_.handle, &fd);
+  if (rc != 0) return rc;
+  if (::listen(fd, backlog) != 0) return uv_translate_sys_error(errno);
+  // The stream handle never reads or listens, so the poll handle is the socket's only
+  // watcher in the loop.
+  rc = uv_poll_init_socket(&loop, &poll_, fd);
+  if (rc != 0) return rc;
+  uv_timer_init(&loop, &backoff_);
+  poll_.data = this;
+  backoff_.data = this;
+  polling_ = true;
+  return uv_poll_start(&poll_, UV_READABLE, on_readable);
+}
+
+int Listener::accept(uv_stream_t& client) noexcept {
+  const int fd = std::exchange(accepted_fd_, -1);
+  if (fd < 0) return UV_EAGAIN;
+  const int rc = tcp_ ? uv_tcp_open(reinterpret_cast<uv_tcp_t*>(&client), fd)
+                      : uv_pipe_open(reinterpret_cast<uv_pipe_t*>(&client), fd);
+  if (rc != 0) ::close(fd);
+  return rc;
+}
 
 int Listener::take_queued() noexcept {
   uv_os_fd_t fd = -1;
@@ -144,13 +203,60 @@ std::string Listener::local_address() const {
 void Listener::close() noexcept {
   if (!open_) return;
   open_ = false;
+  // The poll first: it must leave the loop before the stream handle closes the socket.
+  if (polling_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&backoff_), nullptr);
+  }
   uv_close(&handle_.handle, nullptr);
   if (created_socket_file_) ::unlink(endpoint_.path.c_str());
 }
 
-void Listener::on_incoming(uv_stream_t* stream, int status) noexcept {
-  auto* self = static_cast<Listener*>(stream->data);
-  self->on_connection_(self->server_, *self, status);
+void Listener::on_readable(uv_poll_t* poll, int status, int) noexcept {
+  auto* self = static_cast<Listener*>(poll->data);
+  if (status < 0) return self->back_off(status);
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(&self->handle_.handle, &fd) != 0) return;
+  for (int i = 0; i < kAcceptBatch && self->open_; ++i) {
+    const int accepted = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (accepted < 0) {
+      const int error = errno;
+      if (error == EAGAIN || error == EWOULDBLOCK) return;
+      if (error == EINTR || error == ECONNABORTED || pending_network_error(error)) continue;
+      // Out of descriptors or memory, or anything unforeseen: retrying at once would spin.
+      return self->back_off(uv_translate_sys_error(error));
+    }
+    if (self->failures_ > 0) {
+      self->logger_.log(LogLevel::Warning,
+                        "accept on {}: accepting again; {} more attempts failed after the "
+                        "first, over {} ms",
+                        self->local_address(), self->failures_ - 1,
+                        uv_now(poll->loop) - self->failing_since_);
+      self->failures_ = 0;
+    }
+    self->accepted_fd_ = accepted;
+    self->on_connection_(self->server_, *self);
+    // Not taken by the server (it failed before accept()): closed, as a refusal.
+    if (self->accepted_fd_ >= 0) ::close(std::exchange(self->accepted_fd_, -1));
+  }
+}
+
+void Listener::back_off(int error) noexcept {
+  pause_ms_ = failures_ == 0 ? kFirstPauseMs : std::min(2 * pause_ms_, kLongestPauseMs);
+  if (failures_++ == 0) {
+    failing_since_ = uv_now(poll_.loop);
+    logger_.log(LogLevel::Error,
+                "accept on {}: {}: pausing accepts for {} ms, then retrying at most every {} ms "
+                "until one succeeds; new connections wait in the backlog",
+                local_address(), uv_strerror(error), pause_ms_, kLongestPauseMs);
+  }
+  uv_poll_stop(&poll_);
+  uv_timer_start(&backoff_, on_backoff_end, pause_ms_, 0);
+}
+
+void Listener::on_backoff_end(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Listener*>(timer->data);
+  if (self->open_) uv_poll_start(&self->poll_, UV_READABLE, on_readable);
 }
 
 }  // namespace fcgimux::io

@@ -34,9 +34,11 @@ void serve(const Config& config, std::function<void(Request&, Response&)> fn) {
    private:
     std::function<void(Request&, Response&)> fn_;
   };
-  FunctionHandler handler(std::move(fn));
-  Server server(config, handler);
+  auto handler = std::make_unique<FunctionHandler>(std::move(fn));
+  Server server(config, *handler);
   server.run();
+  // An abandoned handler may still return into `fn` (ownership rule 5): it stays, on purpose.
+  if (server.stats().requests_abandoned > 0) static_cast<void>(handler.release());
 }
 
 }  // namespace fcgimux

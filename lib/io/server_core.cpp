@@ -36,6 +36,10 @@ void fill_standard_descriptors() noexcept {
   }
 }
 
+// How long a handler gets to notice that it was cancelled at the shutdown deadline before
+// the server gives up on it.
+constexpr std::chrono::milliseconds kAbandonGrace{1'000};
+
 unsigned worker_count(unsigned configured) noexcept {
   if (configured != 0) return configured;
   return std::max(4u, 2 * std::thread::hardware_concurrency());
@@ -61,13 +65,17 @@ Config validated(Config config) {
 ServerCore::ServerCore(Config configuration, Handler& application)
     : config(validated(std::move(configuration))),
       handler(application),
-      logger(this->config.log_level, this->config.log),
-      outbound([](void* self) noexcept { uv_async_send(&static_cast<ServerCore*>(self)->wake_); },
-               this),
-      exchange_context{outbound, counters, logger, this->config.max_params_bytes,
-                       this->config.request_body_budget, this->config.queue_timeout,
-                       this->config.access_log},
-      pages(this->config, counters, logger, worker_count(this->config.workers)) {
+      shared(std::make_shared<dispatch::SharedState>(
+          this->config, worker_count(this->config.workers),
+          [](void* self) noexcept { uv_async_send(&static_cast<ServerCore*>(self)->wake_); },
+          this)),
+      logger(shared->logger),
+      counters(shared->counters),
+      outbound(shared->outbound),
+      queue(shared->queue),
+      exchange_context(shared->exchange_context),
+      pages(this->config, counters, logger, worker_count(this->config.workers),
+            shared->board.get()) {
   std::string error;
   std::optional<std::vector<Endpoint>> endpoints = resolve_listen(config.listen, error);
   if (!endpoints) throw std::invalid_argument(error);
@@ -86,6 +94,7 @@ ServerCore::ServerCore(Config configuration, Handler& application)
   uv_signal_init(&loop, &sigint_);
   uv_signal_init(&loop, &sigterm_);
   uv_timer_init(&loop, &shutdown_timer_);
+  uv_timer_init(&loop, &abandon_timer_);
   uv_timer_init(&loop, &sweep_timer_);
   uv_timer_init(&loop, &watchdog_timer_);
   loop_handles_open_ = true;
@@ -114,6 +123,7 @@ void ServerCore::close_loop_handles() noexcept {
   for (uv_handle_t* handle :
        {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&sigint_),
         reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&shutdown_timer_),
+        reinterpret_cast<uv_handle_t*>(&abandon_timer_),
         reinterpret_cast<uv_handle_t*>(&sweep_timer_),
         reinterpret_cast<uv_handle_t*>(&watchdog_timer_)}) {
     uv_close(handle, nullptr);
@@ -172,12 +182,13 @@ void ServerCore::run() {
   start_systemd_notification();
 
   {
-    const dispatch::WorkerPool workers(worker_count(config.workers), queue, handler,
-                                       pages.board());
+    dispatch::WorkerPool workers(worker_count(config.workers), shared, handler);
+    workers_ = &workers;
     if (stop_requested_.load()) begin_drain();
     uv_run(&loop, UV_RUN_DEFAULT);
-    // The loop ends once drained: every admitted request has ended, so every worker is idle
-    // and the pool joins at once.
+    workers_ = nullptr;
+    // The loop ends once drained: every admitted request has ended or was abandoned, so every
+    // worker left is idle and the pool joins at once.
   }
   logger.log(LogLevel::Info, "stopped");
 }
@@ -188,10 +199,10 @@ void ServerCore::bind_listeners() {
   for (const Endpoint& endpoint : listen_endpoints_) {
     auto listener = std::make_unique<Listener>(
         endpoint,
-        [](void* self, Listener& from, int status) noexcept {
-          static_cast<ServerCore*>(self)->accept_from(from, status);
+        [](void* self, Listener& from) noexcept {
+          static_cast<ServerCore*>(self)->accept_from(from);
         },
-        this);
+        this, logger);
     std::string step;
     const int rc = listener->open(loop, options, step);
     listeners_.push_back(std::move(listener));
@@ -212,14 +223,7 @@ std::vector<std::string> ServerCore::local_endpoints() const {
 
 // --- connections -------------------------------------------------------------------------------
 
-void ServerCore::accept_from(Listener& listener, int status) noexcept {
-  if (status != 0) {
-    logger.log(LogLevel::Error, "accept on {}: {}", listener.endpoint().to_string(),
-               uv_strerror(status));
-    return;
-  }
-  take_connection(listener, -1);
-}
+void ServerCore::accept_from(Listener& listener) noexcept { take_connection(listener, -1); }
 
 void ServerCore::take_connection(Listener& listener, int queued_fd) noexcept {
   try {
@@ -395,11 +399,75 @@ void ServerCore::begin_drain() noexcept {
 
 void ServerCore::cancel_all() noexcept {
   for (auto it = connections_.begin(); it != connections_.end();) (*it++)->cancel_requests();
+  // A handler that ignores its stop token gets a short grace to notice, then is abandoned.
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&abandon_timer_)) != 0) return;
+  uv_timer_start(
+      &abandon_timer_,
+      [](uv_timer_t* timer) noexcept {
+        static_cast<ServerCore*>(timer->loop->data)->abandon_stuck();
+      },
+      static_cast<std::uint64_t>(kAbandonGrace.count()), 0);
+}
+
+void ServerCore::abandon_stuck() noexcept {
+  // From here on a worker's messages go nowhere; those sent before are delivered as usual,
+  // and free the exchanges that ended.
+  outbound.close();
+  deliver_outbound();
+  // Every exchange still in a connection's table is now run by a worker that has not
+  // returned: closing its connection stops it (a queued one is taken back), and its exchange
+  // moves to the shared state, which the worker's thread keeps alive.
+  std::vector<dispatch::Exchange*> stuck;
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    Connection& connection = **it++;
+    connection.close(LogLevel::Warning, "server stopping past the shutdown deadline");
+    const std::size_t before = stuck.size();
+    std::unique_ptr<dispatch::OutputBudget> budget = connection.abandon_requests(stuck);
+    if (budget && stuck.size() > before) {
+      shared->abandoned_budgets.push_back(std::move(budget));
+    }
+  }
+  Counters::add(counters.requests_abandoned, stuck.size());
+  for (dispatch::Exchange* exchange : stuck) {
+    log_stuck(*exchange);
+    shared->abandoned_exchanges.emplace_back(exchange);
+  }
+  const std::size_t detached = workers_ != nullptr ? workers_->abandon() : 0;
+  if (!stuck.empty()) {
+    logger.log(LogLevel::Error,
+               "stopping without waiting for {} requests ({} worker threads "
+               "detached)",
+               stuck.size(), detached);
+  }
+  finish_if_drained();
+}
+
+void ServerCore::log_stuck(const dispatch::Exchange& exchange) noexcept {
+  const auto param = [&](std::string_view name) -> std::string_view {
+    for (const protocol::NameValue& pair : exchange.params()) {
+      if (pair.name == name) return pair.value;
+    }
+    return {};
+  };
+  std::string_view uri = param("REQUEST_URI");
+  if (uri.empty()) uri = param("SCRIPT_NAME");
+  const std::optional<dispatch::WorkerPool::Worker> worker =
+      workers_ != nullptr ? workers_->running(exchange, exchange.admitted_at) : std::nullopt;
+  const auto since = worker ? worker->since : exchange.admitted_at;
+  const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - since);
+  logger.log(LogLevel::Error,
+             "conn {} req {}: abandoned: handler still running after {} ms on worker {}, "
+             "ignoring its stop token: {}",
+             exchange.connection_id(), exchange.id(), ran.count(),
+             worker ? std::to_string(worker->index) : std::string("?"),
+             uri.empty() ? std::string_view("(no REQUEST_URI or SCRIPT_NAME)") : uri);
 }
 
 void ServerCore::finish_if_drained() noexcept {
   if (!draining_ || admitted_ != 0 || !connections_.empty()) return;
   uv_timer_stop(&shutdown_timer_);
+  uv_timer_stop(&abandon_timer_);
   uv_timer_stop(&sweep_timer_);
   uv_timer_stop(&watchdog_timer_);
   close_loop_handles();

@@ -18,6 +18,7 @@
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
 #include "dispatch/outbound_queue.hpp"
+#include "dispatch/worker_pool.hpp"
 #include "fcgimux/server.hpp"
 #include "io/client_filter.hpp"
 #include "io/connection.hpp"
@@ -47,8 +48,8 @@ class ServerCore {
   Stats stats() const noexcept { return counters.snapshot(); }
 
   // --- I/O thread, called by listeners and connections --------------------------------------
-  // A listener has a connection waiting (status 0) or failed to accept (a libuv error).
-  void accept_from(Listener& listener, int status) noexcept;
+  // A listener has a connection waiting.
+  void accept_from(Listener& listener) noexcept;
   // Makes a connection of the one waiting on `listener`, or of `queued_fd` when >= 0.
   void take_connection(Listener& listener, int queued_fd) noexcept;
   // Admits a request (queued for a worker) unless max_requests are admitted; returns whether.
@@ -72,13 +73,16 @@ class ServerCore {
 
   const Config config;
   Handler& handler;
-  const util::Logger logger;
-  dispatch::Counters counters;
+  // What the workers touch, shared with them (see dispatch/worker_pool.hpp), and references
+  // to its parts.
+  const std::shared_ptr<dispatch::SharedState> shared;
+  const util::Logger& logger;
+  dispatch::Counters& counters;
 
   uv_loop_t loop{};
-  dispatch::OutboundQueue outbound;
-  dispatch::AdmissionQueue queue;
-  const dispatch::ExchangeContext exchange_context;
+  dispatch::OutboundQueue& outbound;
+  dispatch::AdmissionQueue& queue;
+  const dispatch::ExchangeContext& exchange_context;
   status::BuiltinPages pages;  // the status and ping pages, the slow-request log
 
  private:
@@ -93,6 +97,9 @@ class ServerCore {
   void start_systemd_notification() noexcept;
   void begin_drain() noexcept;
   void cancel_all() noexcept;
+  // The grace after cancel_all() is over: gives up on the handlers still running.
+  void abandon_stuck() noexcept;
+  void log_stuck(const dispatch::Exchange& exchange) noexcept;
   void finish_if_drained() noexcept;
   void close_loop_handles() noexcept;
   void publish_endpoints(std::vector<std::string> endpoints, bool bound);
@@ -102,7 +109,8 @@ class ServerCore {
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   uv_timer_t shutdown_timer_{};
-  uv_timer_t sweep_timer_{};  // idle connections and request deadlines
+  uv_timer_t abandon_timer_{};  // started by cancel_all()
+  uv_timer_t sweep_timer_{};    // idle connections and request deadlines
   uv_timer_t watchdog_timer_{};
   bool loop_handles_open_ = false;
   bool signals_started_ = false;
@@ -114,6 +122,7 @@ class ServerCore {
   std::uint64_t next_connection_id_ = 1;
   std::size_t admitted_ = 0;  // queued + running, the number bounded by max_requests
   bool draining_ = false;
+  dispatch::WorkerPool* workers_ = nullptr;     // while run() runs the loop
   std::vector<dispatch::Outbound> delivering_;  // reused by deliver_outbound()
   std::vector<Connection*> to_flush_;           // reused by deliver_outbound()
   std::array<char, 64 * 1024> read_buffer_{};

@@ -35,16 +35,14 @@ void BuiltinPages::check(const Config& config) {
 }
 
 BuiltinPages::BuiltinPages(const Config& config, dispatch::Counters& counters,
-                           const util::Logger& logger, unsigned workers)
+                           const util::Logger& logger, unsigned workers,
+                           dispatch::WorkerBoard* board)
     : config_(config),
       counters_(counters),
       logger_(logger),
       workers_(workers),
-      started_(std::chrono::system_clock::now()) {
-  if (!config.status_path.empty() || config.slow_request_threshold.count() > 0) {
-    board_ = std::make_unique<dispatch::WorkerBoard>(workers, counters);
-  }
-}
+      started_(std::chrono::system_clock::now()),
+      board_(board) {}
 
 std::optional<std::string> BuiltinPages::answer(const dispatch::Exchange& exchange) {
   if (config_.status_path.empty() && config_.ping_path.empty()) return std::nullopt;

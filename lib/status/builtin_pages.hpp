@@ -27,13 +27,11 @@ class BuiltinPages {
   // status and ping paths are the same.
   static void check(const Config& config);
 
-  // `config`, `counters` and `logger` must outlive this object. `workers`: the pool's size.
+  // `config`, `counters`, `logger` and `board` must outlive this object. `workers`: the pool's
+  // size. `board`: the one the workers keep (dispatch::SharedState::board), null when neither
+  // the status page nor the slow log is on.
   BuiltinPages(const Config& config, dispatch::Counters& counters, const util::Logger& logger,
-               unsigned workers);
-
-  // The board the workers keep, when the status page or the slow log needs one; else null,
-  // and the workers keep none.
-  dispatch::WorkerBoard* board() noexcept { return board_.get(); }
+               unsigned workers, dispatch::WorkerBoard* board);
 
   // The complete CGI response (header block and body) when `exchange`, its params complete,
   // asks for the status or the ping page; nothing for any other request.
@@ -51,7 +49,7 @@ class BuiltinPages {
   const util::Logger& logger_;
   const unsigned workers_;
   const std::chrono::system_clock::time_point started_;
-  std::unique_ptr<dispatch::WorkerBoard> board_;
+  dispatch::WorkerBoard* const board_;
 };
 
 }  // namespace fcgimux::status
