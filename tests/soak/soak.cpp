@@ -221,9 +221,8 @@ void slow_reading_round(Client& client) {
 }
 
 void oversized_round(Client& client) {
-  // A connection whose requests are all refused is closed by idle_timeout, whose clock only
-  // an admitted request restarts: a fresh connection now and then stays clear of it.
-  if (client.pick(0, 99) == 0) client.drop_connection();
+  // Every request on this keep-alive connection is refused by the I/O thread, for the whole
+  // soak: each must end its request, and restart the connection's idle clock.
   FcgiClient& connection = client.connection();
   client.tally().sent.fetch_add(1, std::memory_order_relaxed);
   if (client.pick(0, 1) == 0) {
