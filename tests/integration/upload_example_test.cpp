@@ -121,7 +121,7 @@ TEST_CASE("the upload example saves each file of a multi-MiB upload byte for byt
   RequestOptions options;
   options.body.record_sizes = {65'535, 1, 4'093, 17, 32'768};
 
-  const std::size_t peak_before = upload.peak_rss();
+  [[maybe_unused]] const std::size_t peak_before = upload.peak_rss();
   FcgiClient client(upload.address());
   const Response response = client.request(upload_params(body, form_data_type()), body, options);
   REQUIRE(response.end.has_value());
