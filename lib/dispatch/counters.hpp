@@ -8,9 +8,9 @@
 
 namespace fcgimux::dispatch {
 
-// The live counters behind Server::stats(). Each is updated with a relaxed atomic add by the
-// thread that sees the event: the I/O thread for connections, admission and bytes, workers for
-// running and finishing handlers.
+// The live counters behind Server::stats(), and the admission count. Each is updated with a
+// relaxed atomic add by the thread that sees the event: the I/O thread for connections,
+// admission and bytes, workers for running and finishing handlers.
 // Threading: Thread-safe.
 struct Counters {
   using Counter = std::atomic<std::uint64_t>;
@@ -33,6 +33,10 @@ struct Counters {
   Counter requests_running_max{0};
   Counter requests_queued_max{0};
   Counter slow_requests{0};
+  // Requests admitted and not yet ended: what Config::max_requests bounds. Raised by the I/O
+  // thread at admission, lowered once per request (Exchange::release_slot()) by its worker as
+  // the handler's end goes out, or by the I/O thread for a request no worker ran.
+  Counter requests_in_flight{0};
 
   // Returns the counter's new value.
   static std::uint64_t add(Counter& counter, std::uint64_t n = 1) noexcept {

@@ -27,13 +27,13 @@ bool has_line_break(std::string_view text) noexcept {
 }  // namespace
 
 Exchange::Exchange(const ExchangeContext& context, std::uint64_t connection_id, std::uint16_t id,
-                   protocol::Role role, bool keep_conn, OutputBudget& budget)
+                   protocol::Role role, bool keep_conn, ConnectionOutput& output)
     : context_(context),
       connection_id_(connection_id),
       id_(id),
       role_(role),
       keep_conn_(keep_conn),
-      budget_(budget),
+      output_(output),
       params_block_(context.params_budget) {
   // FastCGI 1.0 §6.3: an Authorizer decides from the params alone (the web server sends no
   // CONTENT_LENGTH); its stdin reads as empty, and any FCGI_STDIN a web server sends is dropped.
@@ -129,6 +129,17 @@ std::size_t Exchange::read(Stream& stream, std::span<std::byte> into) {
   return n;
 }
 
+void Exchange::take_slot() noexcept {
+  holds_slot_.store(true, std::memory_order_relaxed);
+  Counters::add(context_.counters.requests_in_flight);
+}
+
+bool Exchange::release_slot() noexcept {
+  if (!holds_slot_.exchange(false, std::memory_order_relaxed)) return false;
+  Counters::sub(context_.counters.requests_in_flight);
+  return true;
+}
+
 void Exchange::set_status(int code) noexcept {
   if (!headers_sent_) status_ = code;
 }
@@ -192,8 +203,8 @@ bool Exchange::send_chunk() {
   seal_chunk();
   std::string records = std::exchange(chunk_, {});
   chunk_.assign(kHeaderSize, '\0');
-  if (!budget_.acquire(records.size(), stop_.get_token())) return false;
-  context_.outbound.push({Outbound::Kind::Records, this, std::move(records)});
+  if (!output_.acquire(records.size(), stop_.get_token())) return false;
+  send_records(std::move(records));
   return true;
 }
 
@@ -204,8 +215,8 @@ void Exchange::log_error(std::string_view line) {
   if (text.back() != '\n') text.push_back('\n');
   std::string records;
   protocol::append_records(records, protocol::RecordType::Stderr, id_, text);
-  if (!budget_.acquire(records.size(), stop_.get_token())) return;
-  context_.outbound.push({Outbound::Kind::Records, this, std::move(records)});
+  if (!output_.acquire(records.size(), stop_.get_token())) return;
+  send_records(std::move(records));
 }
 
 void Exchange::answer_failure(int code, std::string_view what) noexcept {
@@ -302,25 +313,39 @@ std::string Exchange::access_line(std::chrono::steady_clock::time_point started,
                                            .request_id = id_});
 }
 
+void Exchange::send_records(std::string records) {
+  queued_records_ = true;
+  context_.outbound.push({Outbound::Kind::Records, this, std::move(records)});
+}
+
 void Exchange::finish() noexcept {
   // FastCGI 1.0 §6.2: the Responder ends its streams with empty records, then ends the
   // request. The closing records always go out, even after a stop: END_REQUEST is what tells
   // the client the id is free again. (Only allocation can throw here; noexcept then ends the
   // process, as there is no way to finish the request.)
-  std::string records;
+  // The handler is done: its slot goes to the next request before the client can see the
+  // end and send one.
+  release_slot();
   if (!stopped()) send_headers();
   if (!stopped() && chunk_.size() > kHeaderSize) {
     seal_chunk();
-    records = std::move(chunk_);
+  } else {
+    chunk_.clear();
   }
-  protocol::append_records(records, protocol::RecordType::Stdout, id_, std::string_view());
+  protocol::append_records(chunk_, protocol::RecordType::Stdout, id_, std::string_view());
   if (stderr_used_) {
-    protocol::append_records(records, protocol::RecordType::Stderr, id_, std::string_view());
+    protocol::append_records(chunk_, protocol::RecordType::Stderr, id_, std::string_view());
   }
-  protocol::append_end_request(records, id_, app_status_,
+  protocol::append_end_request(chunk_, id_, app_status_,
                                protocol::ProtocolStatus::RequestComplete);
-  budget_.add(records.size());
-  context_.outbound.push({Outbound::Kind::End, this, std::move(records)});
+  // The direct path (connection_output.hpp), unless records of this request went through the
+  // queue: they must reach the socket first. The end needs no wake-up unless the connection
+  // closes after it, which is the I/O thread's to do.
+  Outbound end{Outbound::Kind::End, this, {}};
+  if (!queued_records_ && output_.write_now(chunk_, end, keep_conn_)) return;
+  output_.add(chunk_.size());
+  end.bytes = std::move(chunk_);
+  context_.outbound.push(std::move(end));
 }
 
 }  // namespace fcgimux::dispatch

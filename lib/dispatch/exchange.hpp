@@ -8,7 +8,8 @@
 //  2. Admission puts it in the AdmissionQueue. The I/O thread may take it back out
 //     (AdmissionQueue::remove) when the request is aborted before a worker took it.
 //  3. A worker pops it, runs the handler, and hands it back with Outbound::End — the last
-//     thing the worker does with it.
+//     thing the worker does with it. End carries the request's last records, or none when the
+//     worker wrote them to the socket itself (ConnectionOutput::write_now).
 //  4. The I/O thread deletes it: after End, or at once when it was never admitted or was
 //     taken back out of the queue.
 //  Or, when the server abandons the worker at shutdown (dispatch/worker_pool.hpp): the I/O
@@ -23,6 +24,7 @@
 // Everything else is owned by one side: the output state by the worker running the request,
 // the fields marked "I/O thread only" by the I/O thread.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -34,9 +36,9 @@
 #include <string_view>
 #include <vector>
 
+#include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/outbound_queue.hpp"
-#include "dispatch/output_budget.hpp"
 #include "fcgimux/handler.hpp"
 #include "fcgimux/protocol.hpp"
 #include "util/logger.hpp"
@@ -61,10 +63,10 @@ struct ExchangeContext {
 // Threading: as the file comment says, method by method.
 class Exchange {
  public:
-  // I/O thread. `budget` is the output budget of the request's connection; it must outlive
-  // the exchange.
+  // I/O thread. `output` is the output of the request's connection; it must outlive the
+  // exchange.
   Exchange(const ExchangeContext& context, std::uint64_t connection_id, std::uint16_t id,
-           protocol::Role role, bool keep_conn, OutputBudget& budget);
+           protocol::Role role, bool keep_conn, ConnectionOutput& output);
   ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -96,6 +98,12 @@ class Exchange {
   void stop() noexcept { stop_.request_stop(); }
   bool stopped() const noexcept { return stop_.stop_requested(); }
 
+  // The request's share of Counters::requests_in_flight. take_slot(): the I/O thread, at
+  // admission. release_slot(): any thread, once the request is over for admission's purposes;
+  // only the first call releases, and it returns whether it did.
+  void take_slot() noexcept;
+  bool release_slot() noexcept;
+
   // I/O thread only: the connection the request arrived on (opaque to this layer) and
   // whether the request is admitted (queued or running), as the connection tracks it.
   io::Connection* connection = nullptr;
@@ -105,8 +113,8 @@ class Exchange {
   std::chrono::steady_clock::time_point admitted_at;
 
   // --- the worker running the request -------------------------------------------------------
-  // Runs `handler` and hands the exchange back with Outbound::End. The exchange may be gone
-  // when this returns.
+  // Runs `handler` and hands the exchange back (step 3 above). The exchange may be gone when
+  // this returns.
   void run(Handler& handler) noexcept;
 
   std::span<const protocol::NameValue> params() const noexcept { return params_; }
@@ -144,6 +152,8 @@ class Exchange {
   void answer_failure(int code, std::string_view what) noexcept;
   // Answers `code` with a short plain-text body, unless the header block already went out.
   void answer_status(int code) noexcept;
+  // Hands records to the I/O thread, having counted them into the output's budget.
+  void send_records(std::string records);
   void finish() noexcept;
   // The access log's line for this request, which ran from `started` after `waited` in the
   // queue, with `result` ("ok", "error" or "aborted").
@@ -156,7 +166,7 @@ class Exchange {
   const std::uint16_t id_;
   const protocol::Role role_;
   const bool keep_conn_;
-  OutputBudget& budget_;
+  ConnectionOutput& output_;
 
   protocol::NameValueBlock params_block_;
   std::vector<protocol::NameValue> params_;  // views into params_block_
@@ -166,6 +176,7 @@ class Exchange {
   Stream stdin_;  // Guarded by mutex_.
   Stream data_;   // Guarded by mutex_.
   std::stop_source stop_;
+  std::atomic<bool> holds_slot_{false};  // see take_slot()
 
   // Output: the worker's only.
   std::string chunk_;  // one STDOUT record being built: 8-byte header space, then content
@@ -175,6 +186,7 @@ class Exchange {
   bool stderr_used_ = false;
   std::uint32_t app_status_ = 0;
   std::uint64_t body_bytes_ = 0;  // written by the handler, for the access log
+  bool queued_records_ = false;   // records went through the OutboundQueue: End must follow
 };
 
 }  // namespace fcgimux::dispatch

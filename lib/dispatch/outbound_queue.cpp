@@ -5,15 +5,18 @@
 
 namespace fcgimux::dispatch {
 
-void OutboundQueue::push(Outbound message) {
+void OutboundQueue::push(Outbound message, bool wake) {
   const std::lock_guard lock(mutex_);
   if (closed_) return;
-  const bool was_empty = messages_.empty();
   messages_.push_back(std::move(message));
-  // The consumer swaps the whole vector out under the lock, so the push that finds it empty
-  // is the one whose wake-up the consumer has not yet answered. Woken under the lock, so that
-  // no wake-up reaches the loop after close() returned: the loop may be gone by then.
-  if (was_empty) wake_(context_);
+  has_messages_.store(true, std::memory_order_relaxed);
+  // The consumer swaps the whole vector out under the lock, so one wake-up since its last
+  // drain is enough. Woken under the lock, so that no wake-up reaches the loop after close()
+  // returned: the loop may be gone by then.
+  if (wake && !woken_) {
+    woken_ = true;
+    wake_(context_);
+  }
 }
 
 void OutboundQueue::close() {
@@ -25,6 +28,8 @@ void OutboundQueue::drain(std::vector<Outbound>& into) {
   into.clear();
   const std::lock_guard lock(mutex_);
   into.swap(messages_);
+  woken_ = false;
+  has_messages_.store(false, std::memory_order_relaxed);
 }
 
 }  // namespace fcgimux::dispatch

@@ -6,11 +6,11 @@
 // Workers that ignore the shutdown: a handler may block forever and ignore its stop token. At
 // the end of the shutdown grace the server gives up on such a worker instead of waiting for it
 // (WorkerPool::abandon): the thread is detached and run() returns. Whenever that handler
-// returns, its thread goes on touching its exchange, the output budget of the exchange's
-// connection, the outbound queue, the counters and the logger. All of them live in one
+// returns, its thread goes on touching its exchange, the output of the exchange's
+// connection (ConnectionOutput), the outbound queue, the counters and the logger. All of them live in one
 // SharedState block that every worker thread holds by shared_ptr: the one place where this
 // library uses shared ownership, because an abandoned thread's end is unknowable. The server
-// moves the abandoned exchanges and budgets into the block, so they are freed with it, when
+// moves the abandoned exchanges and outputs into the block, so they are freed with it, when
 // the last thread lets go of it.
 
 #include <chrono>
@@ -22,10 +22,10 @@
 #include <vector>
 
 #include "dispatch/admission_queue.hpp"
+#include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
 #include "dispatch/outbound_queue.hpp"
-#include "dispatch/output_budget.hpp"
 #include "dispatch/worker_board.hpp"
 #include "fcgimux/config.hpp"
 #include "fcgimux/handler.hpp"
@@ -60,7 +60,7 @@ struct SharedState {
 
   // I/O thread only, and only once the pool has abandoned workers: what abandoned workers may
   // still touch. Declared last, so the exchanges go before anything they refer to.
-  std::vector<std::unique_ptr<OutputBudget>> abandoned_budgets;
+  std::vector<std::unique_ptr<ConnectionOutput>> abandoned_outputs;
   std::vector<std::unique_ptr<Exchange>> abandoned_exchanges;
 };
 

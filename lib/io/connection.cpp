@@ -54,6 +54,13 @@ std::uint64_t Connection::now() const noexcept { return uv_now(&server_.loop); }
 
 void Connection::received(std::span<const std::byte> bytes) noexcept {
   Counters::add(server_.counters.bytes_in, bytes.size());
+  // Before reading on: the peer may be answering an end that a worker wrote itself, with a
+  // new request on the same id; that end's message must be delivered first.
+  if (output_) output_->settle();
+  receiving_ = true;
+  server_.deliver_quiet_ends();
+  receiving_ = false;
+  if (state_ != State::Open) return;
   consume(bytes);
   flush();
 }
@@ -185,9 +192,10 @@ void Connection::handle_begin(const protocol::Record& record) {
     return close_if_done();
   }
   auto* exchange = new Exchange(server_.exchange_context, id_, request_id,
-                                static_cast<protocol::Role>(body.role), keep_conn, output_budget());
+                                static_cast<protocol::Role>(body.role), keep_conn, output());
   exchange->connection = this;
   requests_.push_back(exchange);
+  output().set_requests(requests_.size());
 }
 
 void Connection::handle_abort(std::uint16_t request_id) {
@@ -329,12 +337,13 @@ void Connection::reply_overloaded(std::uint16_t request_id) {
 void Connection::remove(Exchange& exchange) noexcept {
   if (exchange.holds_reader()) release_reading();
   if (exchange.admitted) {
-    server_.release_admission();
+    server_.release_admission(exchange);
     if (--admitted_here_ == 0) idle_since_ = now();
   }
   requests_.erase(std::find(requests_.begin(), requests_.end(), &exchange));
   delete &exchange;
-  drop_idle_budget();
+  if (output_) output_->set_requests(requests_.size());
+  drop_idle_output();
 }
 
 void Connection::hold_reading() noexcept {
@@ -348,39 +357,59 @@ void Connection::release_reading() noexcept {
 }
 
 void Connection::close_if_done() noexcept {
+  // While received() holds bytes not yet decoded, a draining server does not close: they may
+  // be the next request, sent as soon as a worker's direct write delivered the last end.
   if (state_ == State::Open && requests_.empty() &&
-      (close_when_idle_ || (server_.draining() && decoder_.at_record_boundary())) &&
-      !write_in_flight_ && pending_.empty()) {
+      (close_when_idle_ ||
+       (server_.draining() && !receiving_ && decoder_.at_record_boundary())) &&
+      nothing_to_write()) {
     close(LogLevel::Debug, "done");
   }
 }
 
+bool Connection::nothing_to_write() const noexcept {
+  return !write_in_flight_ && pending_.empty() && (!output_ || output_->idle());
+}
+
 // --- writing -----------------------------------------------------------------------------------
 
-dispatch::OutputBudget& Connection::output_budget() {
+dispatch::ConnectionOutput& Connection::output() {
   // Made with the first request, so that a connection that never carries one (an idle
   // keep-alive connection of a web server's pool) stays small.
-  if (!budget_) {
-    budget_ = std::make_unique<dispatch::OutputBudget>(server_.config.connection_output_budget,
-                                                       server_.counters);
+  if (!output_) {
+    output_ = std::make_unique<dispatch::ConnectionOutput>(
+        server_.config.connection_output_budget, server_.counters, server_.outbound,
+        [](void* self, std::string_view bytes) noexcept {
+          return static_cast<Connection*>(self)->send_now(bytes);
+        },
+        this);
+    if (write_in_flight_) {
+      // A write made before the output existed is still going: the I/O thread holds the
+      // output until it ends.
+      std::string carry;
+      output_->claim(true, carry);
+    }
   }
-  return *budget_;
+  return *output_;
 }
 
 void Connection::release_budget(std::size_t bytes) noexcept {
-  // No budget after abandon_requests() gave it away: nobody waits on it any more.
-  if (bytes > 0 && budget_) budget_->release(bytes);
+  // No output after abandon_requests() gave it away: nobody waits on it any more.
+  if (bytes > 0 && output_) output_->release(bytes);
 }
 
-void Connection::drop_idle_budget() noexcept {
-  // The exchanges hold references to the budget; without them and without budgeted bytes in
-  // flight nothing does.
-  if (budget_ && requests_.empty() && pending_budgeted_ == 0 && writing_budgeted_ == 0) {
-    budget_.reset();
+void Connection::drop_idle_output() noexcept {
+  // The exchanges hold references to the output; without them nothing does but a worker
+  // still leaving write_now(), which settle() waits for. Kept while anything is queued, being
+  // written or carried, so that its claim keeps workers off the socket.
+  if (output_ && requests_.empty() && nothing_to_write()) {
+    output_->settle();
+    output_.reset();
   }
 }
 
 void Connection::queue_bytes(std::string bytes, bool budgeted) {
+  if (bytes.empty()) return;
   if (state_ != State::Open) {
     if (budgeted) release_budget(bytes.size());
     return;
@@ -414,7 +443,21 @@ bool Connection::deliver(dispatch::Outbound& message) noexcept {
 }
 
 void Connection::flush() noexcept {
-  if (state_ != State::Open || write_in_flight_ || pending_.empty()) return;
+  if (state_ != State::Open || write_in_flight_) return;
+  if (output_) {
+    // Workers write directly only while the I/O thread holds no claim; what one of them could
+    // not send (the carry) goes out before anything else.
+    std::string carry;
+    if (!output_->claim(!pending_.empty(), carry)) return drop_idle_output();
+    if (!carry.empty()) {
+      try {
+        pending_.insert(pending_.begin(), std::move(carry));
+      } catch (const std::exception& e) {
+        return close(LogLevel::Error, e.what());
+      }
+    }
+  }
+  if (pending_.empty()) return;
   writing_.swap(pending_);
   writing_budgeted_ = std::exchange(pending_budgeted_, 0);
   const int rc = write(writing_);
@@ -426,6 +469,7 @@ void Connection::flush() noexcept {
     write_in_flight_ = true;
     return;
   }
+  if (output_) output_->release_claim();
   finish_write(true);
   close_if_done();
 }
@@ -447,7 +491,7 @@ void Connection::finish_write(bool sent) noexcept {
   }
   release_budget(std::exchange(writing_budgeted_, 0));
   writing_.clear();
-  drop_idle_budget();
+  drop_idle_output();
 }
 
 // --- closing -----------------------------------------------------------------------------------
@@ -456,6 +500,8 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
   if (state_ != State::Open) return;
   state_ = State::Closing;
   server_.logger.log(level, "conn {}: closed: {}", id_, why);
+  // No worker writes to the socket from here on.
+  if (output_) output_->stop_direct();
   // Requests no handler runs end here; running ones are stopped and stay in the table until
   // their worker hands them back. Stopped before the budget closes, so that a writer the
   // closing budget wakes finds its request stopped, not a write that silently went nowhere.
@@ -471,10 +517,10 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
       exchange->stop();
     }
   }
-  if (budget_) budget_->close();
+  if (output_) output_->close();
   release_budget(std::exchange(pending_budgeted_, 0));
   pending_.clear();
-  drop_idle_budget();
+  drop_idle_output();
   close_transport();
 }
 
@@ -542,17 +588,17 @@ void Connection::cancel_requests() noexcept {
   close_if_done();
 }
 
-std::unique_ptr<dispatch::OutputBudget> Connection::abandon_requests(
+std::unique_ptr<dispatch::ConnectionOutput> Connection::abandon_requests(
     std::vector<Exchange*>& exchanges) noexcept {
   for (Exchange* exchange : requests_) {
     exchanges.push_back(exchange);
-    server_.release_admission();
+    server_.release_admission(*exchange);
   }
   requests_.clear();
   admitted_here_ = 0;
-  std::unique_ptr<dispatch::OutputBudget> budget = std::move(budget_);
+  std::unique_ptr<dispatch::ConnectionOutput> output = std::move(output_);
   free_if_done();
-  return budget;
+  return output;
 }
 
 }  // namespace fcgimux::io

@@ -20,7 +20,10 @@
 //   └──►    Closed     handle closed; freed once its last exchange is gone
 //
 // The state machine knows nothing of sockets: it consumes bytes and asks its transport to
-// write, pause reading and close through a handful of virtual calls. StreamConnection
+// write, pause reading and close through a handful of virtual calls. A worker finishing a
+// request may write its last records itself (dispatch/connection_output.hpp, the direct path);
+// its End message follows through the OutboundQueue without waking the loop, and received()
+// takes such messages before it reads on. StreamConnection
 // (stream_connection.hpp) is the transport over a libuv stream (TCP, Unix socket); the
 // whole-connection fuzz target drives the same state machine through a transport in memory.
 //
@@ -38,7 +41,7 @@
 #include <vector>
 
 #include "dispatch/exchange.hpp"
-#include "dispatch/output_budget.hpp"
+#include "dispatch/connection_output.hpp"
 #include "fcgimux/protocol.hpp"
 
 namespace fcgimux::io {
@@ -67,8 +70,8 @@ class Connection {
   void cancel_requests() noexcept;
   // The server gives up on the requests whose handlers ignore their cancellation. Requires:
   // closed, so each exchange left is run by a worker. Moves them to `exchanges` and returns
-  // the output budget they use (they may still touch both); the connection forgets them.
-  std::unique_ptr<dispatch::OutputBudget> abandon_requests(
+  // the connection's output (they may still touch both); the connection forgets them.
+  std::unique_ptr<dispatch::ConnectionOutput> abandon_requests(
       std::vector<dispatch::Exchange*>& exchanges) noexcept;
   // Closes the connection when idle past Config::idle_timeout, and stops its requests that
   // ran past Config::request_timeout. `now` is the loop's time in milliseconds.
@@ -104,6 +107,10 @@ class Connection {
   virtual std::size_t unread_bytes() const noexcept = 0;
   // Starts closing; transport_closed() follows, never from inside this call.
   virtual void close_transport() noexcept = 0;
+  // The direct path's write (ConnectionOutput::Send): writes what it can of `bytes` without
+  // blocking and returns the count, or a negative number when nothing was written. Called
+  // from a worker thread, while the connection is open and no other write is under way.
+  virtual std::ptrdiff_t send_now(std::string_view bytes) noexcept = 0;
   // The time now in milliseconds, on the loop's clock.
   std::uint64_t now() const noexcept;
 
@@ -134,17 +141,19 @@ class Connection {
   void hold_reading() noexcept;
   void release_reading() noexcept;
   void queue_bytes(std::string bytes, bool budgeted);
-  dispatch::OutputBudget& output_budget();
-  // Counts `bytes` out of the budget; bytes > 0 only exist once the budget does.
+  dispatch::ConnectionOutput& output();
+  // Counts `bytes` out of the output's budget; bytes > 0 only exist once the output does.
   void release_budget(std::size_t bytes) noexcept;
   // After a request ended: close when the client asked for it or the server drains.
   void close_if_done() noexcept;
+  // No byte waits to be written: none queued, in flight, or carried for a worker.
+  bool nothing_to_write() const noexcept;
   void free_if_done() noexcept;
 
   // Ends the write in flight or just made: counts it, releases its budget.
   void finish_write(bool sent) noexcept;
-  // Frees the output budget once nothing uses it, so an idle connection stays small.
-  void drop_idle_budget() noexcept;
+  // Frees the output once nothing uses it, so an idle connection stays small.
+  void drop_idle_output() noexcept;
 
   const std::uint64_t id_;
   State state_ = State::Open;
@@ -153,15 +162,16 @@ class Connection {
   std::vector<dispatch::Exchange*> requests_;  // in flight, by arrival; owned here
   bool close_when_idle_ = false;               // a finished request had no FCGI_KEEP_CONN
   bool served_ = false;                        // a request ended here
+  bool receiving_ = false;                     // received() holds bytes not yet decoded
   std::size_t read_holds_ = 0;                 // requests whose body budget is full
   std::size_t admitted_here_ = 0;              // requests of requests_ that are admitted
   std::uint64_t idle_since_ = 0;               // loop time when admitted_here_ last became 0
 
-  std::unique_ptr<dispatch::OutputBudget> budget_;  // see output_budget()
-  std::vector<std::string> pending_;                // queued for the next write
-  std::size_t pending_budgeted_ = 0;                // bytes of pending_ counted in budget_
-  std::vector<std::string> writing_;                // in the write in flight
-  std::size_t writing_budgeted_ = 0;                // bytes of writing_ counted in budget_
+  std::unique_ptr<dispatch::ConnectionOutput> output_;  // see output()
+  std::vector<std::string> pending_;                   // queued for the next write
+  std::size_t pending_budgeted_ = 0;                   // bytes of pending_ counted in output_
+  std::vector<std::string> writing_;                   // in the write in flight
+  std::size_t writing_budgeted_ = 0;                   // bytes of writing_ counted in output_
   bool write_in_flight_ = false;
 };
 

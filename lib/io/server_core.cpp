@@ -91,6 +91,11 @@ ServerCore::ServerCore(Config configuration, Handler& application)
   uv_async_init(&loop, &wake_, on_wake);
   uv_async_init(&loop, &stop_, on_stop);
   uv_unref(reinterpret_cast<uv_handle_t*>(&stop_));
+  uv_prepare_init(&loop, &quiet_ends_);
+  uv_prepare_start(&quiet_ends_, [](uv_prepare_t* prepare) noexcept {
+    static_cast<ServerCore*>(prepare->loop->data)->deliver_quiet_ends();
+  });
+  uv_unref(reinterpret_cast<uv_handle_t*>(&quiet_ends_));
   uv_signal_init(&loop, &sigint_);
   uv_signal_init(&loop, &sigterm_);
   uv_timer_init(&loop, &shutdown_timer_);
@@ -121,7 +126,8 @@ void ServerCore::close_loop_handles() noexcept {
   if (!loop_handles_open_) return;
   loop_handles_open_ = false;
   for (uv_handle_t* handle :
-       {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&sigint_),
+       {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&quiet_ends_),
+        reinterpret_cast<uv_handle_t*>(&sigint_),
         reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&shutdown_timer_),
         reinterpret_cast<uv_handle_t*>(&abandon_timer_),
         reinterpret_cast<uv_handle_t*>(&sweep_timer_),
@@ -271,8 +277,10 @@ void ServerCore::remove_connection(Connection& connection) noexcept {
 }
 
 bool ServerCore::admit(dispatch::Exchange& exchange) {
-  if (admitted_ >= config.max_requests) return false;
-  ++admitted_;
+  if (counters.requests_in_flight.load(std::memory_order_relaxed) >= config.max_requests) {
+    return false;
+  }
+  exchange.take_slot();
   exchange.admitted = true;
   exchange.admitted_at = std::chrono::steady_clock::now();
   Counters::add(counters.requests_admitted);
@@ -281,8 +289,8 @@ bool ServerCore::admit(dispatch::Exchange& exchange) {
   return true;
 }
 
-void ServerCore::release_admission() noexcept {
-  --admitted_;
+void ServerCore::release_admission(dispatch::Exchange& exchange) noexcept {
+  exchange.release_slot();
   finish_if_drained();
 }
 
@@ -307,6 +315,7 @@ void ServerCore::start_sweeping(std::uint64_t interval_ms) noexcept {
       &sweep_timer_,
       [](uv_timer_t* timer) noexcept {
         auto* self = static_cast<ServerCore*>(timer->loop->data);
+        self->deliver_quiet_ends();
         const std::uint64_t now = uv_now(&self->loop);
         for (auto it = self->connections_.begin(); it != self->connections_.end();) {
           (*it++)->sweep(now);
@@ -335,6 +344,10 @@ std::uint64_t ServerCore::sweep_interval_ms() const noexcept {
 
 void ServerCore::on_wake(uv_async_t* async) noexcept {
   static_cast<ServerCore*>(async->loop->data)->deliver_outbound();
+}
+
+void ServerCore::deliver_quiet_ends() noexcept {
+  if (outbound.has_messages()) deliver_outbound();
 }
 
 void ServerCore::deliver_outbound() noexcept {
@@ -370,8 +383,8 @@ void ServerCore::begin_drain() noexcept {
   if (draining_ || listeners_.empty()) return;
   draining_ = true;
   if (config.notify_systemd) notify_systemd("STOPPING=1");
-  logger.log(LogLevel::Info, "draining: {} requests admitted, {} connections open", admitted_,
-             connections_.size());
+  logger.log(LogLevel::Info, "draining: {} requests admitted, {} connections open",
+             counters.requests_in_flight.load(std::memory_order_relaxed), connections_.size());
   // Connections the kernel already queued on a listener are served, not reset by its close.
   // (With SO_REUSEPORT, Linux's net.ipv4.tcp_migrate_req=1 also moves those that arrive
   // between this and the close to another process's listener.)
@@ -386,7 +399,7 @@ void ServerCore::begin_drain() noexcept {
       [](uv_timer_t* timer) noexcept {
         auto* self = static_cast<ServerCore*>(timer->loop->data);
         self->logger.log(LogLevel::Warning, "shutdown deadline passed: cancelling {} requests",
-                         self->admitted_);
+                         self->counters.requests_in_flight.load(std::memory_order_relaxed));
         self->cancel_all();
       },
       static_cast<std::uint64_t>(config.shutdown_timeout.count()), 0);
@@ -422,9 +435,9 @@ void ServerCore::abandon_stuck() noexcept {
     Connection& connection = **it++;
     connection.close(LogLevel::Warning, "server stopping past the shutdown deadline");
     const std::size_t before = stuck.size();
-    std::unique_ptr<dispatch::OutputBudget> budget = connection.abandon_requests(stuck);
-    if (budget && stuck.size() > before) {
-      shared->abandoned_budgets.push_back(std::move(budget));
+    std::unique_ptr<dispatch::ConnectionOutput> output = connection.abandon_requests(stuck);
+    if (output && stuck.size() > before) {
+      shared->abandoned_outputs.push_back(std::move(output));
     }
   }
   Counters::add(counters.requests_abandoned, stuck.size());
@@ -465,7 +478,10 @@ void ServerCore::log_stuck(const dispatch::Exchange& exchange) noexcept {
 }
 
 void ServerCore::finish_if_drained() noexcept {
-  if (!draining_ || admitted_ != 0 || !connections_.empty()) return;
+  if (!draining_ || counters.requests_in_flight.load(std::memory_order_relaxed) != 0 ||
+      !connections_.empty()) {
+    return;
+  }
   uv_timer_stop(&shutdown_timer_);
   uv_timer_stop(&abandon_timer_);
   uv_timer_stop(&sweep_timer_);

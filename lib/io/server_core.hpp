@@ -54,9 +54,10 @@ class ServerCore {
   void take_connection(Listener& listener, int queued_fd) noexcept;
   // Admits a request (queued for a worker) unless max_requests are admitted; returns whether.
   bool admit(dispatch::Exchange& exchange);
-  // An admitted request is over (its END_REQUEST went to its connection, or it was taken back
-  // out of the queue).
-  void release_admission() noexcept;
+  // An admitted request leaves its connection's table (it ended, or was taken back out of the
+  // queue): its slot is released unless its worker already did (Exchange::release_slot()),
+  // and a drain waiting for it ends.
+  void release_admission(dispatch::Exchange& exchange) noexcept;
   // Takes ownership of a connection that is open (its transport is live), for the sweeps,
   // the drain and remove_connection(). take_connection() adopts what it accepts; a transport
   // that is not a socket (the whole-connection fuzz target's) comes in here directly.
@@ -64,6 +65,9 @@ class ServerCore {
   std::uint64_t next_connection_id() noexcept { return next_connection_id_++; }
   // Hands every message the workers queued to its connection, then flushes those.
   void deliver_outbound() noexcept;
+  // The same, when any message waits: the ends workers queued without a wake-up (see
+  // OutboundQueue) are taken this way, before a read and before the loop sleeps.
+  void deliver_quiet_ends() noexcept;
   // The connection's handle is closed and it has no exchange left: free it.
   void remove_connection(Connection& connection) noexcept;
   bool draining() const noexcept { return draining_; }
@@ -105,6 +109,7 @@ class ServerCore {
   void publish_endpoints(std::vector<std::string> endpoints, bool bound);
 
   uv_async_t wake_{};  // workers → I/O: the outbound queue has messages
+  uv_prepare_t quiet_ends_{};  // before the loop sleeps: deliver_quiet_ends()
   uv_async_t stop_{};  // stop() → I/O
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
@@ -120,7 +125,6 @@ class ServerCore {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::list<std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
-  std::size_t admitted_ = 0;  // queued + running, the number bounded by max_requests
   bool draining_ = false;
   dispatch::WorkerPool* workers_ = nullptr;     // while run() runs the loop
   std::vector<dispatch::Outbound> delivering_;  // reused by deliver_outbound()

@@ -2,6 +2,7 @@
 #include "io/stream_connection.hpp"
 
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "io/listener.hpp"
@@ -28,6 +29,7 @@ int StreamConnection::accept(Listener& listener, int queued_fd) noexcept {
     // latency: a small response would wait for the previous one's ACK.
     rc = uv_tcp_nodelay(&handle_.tcp, 1);
   }
+  if (rc == 0) rc = uv_fileno(&handle_.handle, &fd_);
   if (rc == 0) rc = resume_reading();
   if (rc != 0) close(LogLevel::Warning, uv_strerror(rc));
   return rc;
@@ -98,6 +100,12 @@ int StreamConnection::write(std::span<const std::string> pieces) noexcept {
 
 void StreamConnection::on_write(uv_write_t* request, int status) noexcept {
   static_cast<StreamConnection*>(request->data)->written(status);
+}
+
+std::ptrdiff_t StreamConnection::send_now(std::string_view bytes) noexcept {
+  // libuv made the descriptor non-blocking; MSG_NOSIGNAL: a vanished peer is an EPIPE here,
+  // left for the I/O thread's next write to report.
+  return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 // --- closing -----------------------------------------------------------------------------------

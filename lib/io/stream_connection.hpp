@@ -4,9 +4,10 @@
 // A Connection over a libuv stream: a TCP connection or a Unix socket accepted by a Listener.
 // Reads into the server's shared read buffer, writes with uv_try_write first (a response that
 // fits the socket buffer needs no write request and no later callback), and falls back to
-// uv_write for the rest.
+// uv_write for the rest. A worker's direct write (send_now) is one non-blocking send(2) on the
+// descriptor, the only call not made on the I/O thread.
 //
-// Threading: I/O thread only.
+// Threading: I/O thread only, but for send_now() (see Connection::send_now).
 
 #include <uv.h>
 
@@ -40,6 +41,7 @@ class StreamConnection final : public Connection {
   int resume_reading() noexcept override;
   std::size_t unread_bytes() const noexcept override;
   void close_transport() noexcept override;
+  std::ptrdiff_t send_now(std::string_view bytes) noexcept override;
 
   static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
@@ -48,6 +50,7 @@ class StreamConnection final : public Connection {
 
   const bool tcp_;
   StreamHandle handle_{};
+  int fd_ = -1;  // the handle's descriptor, set by accept() before any request exists
   std::vector<uv_buf_t> buffers_;              // the write in flight's unsent part
   std::unique_ptr<uv_write_t> write_request_;  // made with the first write that must wait
 };

@@ -6,8 +6,9 @@
 // its body has arrived or the connection stopped reading), so a run is deterministic.
 //
 // Input: byte 0 picks the slice size, byte 1 the harness's choices (writes that complete at
-// once or later, whether handlers read the body, how the input ends); the rest is the byte
-// stream a web server would send.
+// once or later, whether handlers read the body, how the input ends, whether a worker's direct
+// write of a finished response sends all, nothing or half); the rest is the byte stream a web
+// server would send.
 //
 // Invariants, checked on every input (a failure aborts):
 //  1. What the connection writes is a well-formed record stream.
@@ -31,6 +32,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dispatch/exchange.hpp"
@@ -78,8 +80,9 @@ class FuzzHandler final : public fcgimux::Handler {
     response.header("Content-Type", "text/plain");
     if (request.param("FUZZ_STDERR")) response.log_error("asked for a line on stderr");
     const std::string body(std::min(size, kMaxOutput), 'x');
+    // Without a flush the whole response ends through the direct path when it can.
     response.write(body.substr(0, body.size() / 2));
-    response.flush();
+    if (request.param("FUZZ_FLUSH")) response.flush();
     response.write(body.substr(body.size() / 2));
   }
 };
@@ -128,10 +131,14 @@ struct Observer {
 
 class MemoryConnection final : public Connection {
  public:
-  MemoryConnection(ServerCore& server, Observer& observer, bool async_writes, bool& alive)
+  // `direct`: how a worker's direct write goes: all sent, nothing (a full socket), or half.
+  enum class Direct : unsigned char { All, None, Half };
+  MemoryConnection(ServerCore& server, Observer& observer, bool async_writes, Direct direct,
+                   bool& alive)
       : Connection(server, server.next_connection_id()),
         observer_(observer),
         async_writes_(async_writes),
+        direct_(direct),
         alive_(alive) {
     alive_ = true;
   }
@@ -163,9 +170,18 @@ class MemoryConnection final : public Connection {
     observer_.transport_closing = true;
     close_pending = true;
   }
+  std::ptrdiff_t send_now(std::string_view bytes) noexcept override {
+    check(!write_pending, "no direct write while a write is in flight");
+    if (direct_ == Direct::None) return -1;
+    const std::size_t sent = direct_ == Direct::All ? bytes.size() : (bytes.size() + 1) / 2;
+    const std::string piece(bytes.substr(0, sent));
+    observer_.wrote(std::span(&piece, 1));
+    return static_cast<std::ptrdiff_t>(sent);
+  }
 
   Observer& observer_;
   const bool async_writes_;
+  const Direct direct_;
   bool& alive_;
 };
 
@@ -202,7 +218,9 @@ class Harness {
         end_with_eof_((choices & 4) != 0),
         server_(fuzz_config(), handler_),
         model_(observer_) {
-    auto made = std::make_unique<MemoryConnection>(server_, observer_, (choices & 1) != 0, alive_);
+    const auto direct = static_cast<MemoryConnection::Direct>((choices >> 3) % 3);
+    auto made = std::make_unique<MemoryConnection>(server_, observer_, (choices & 1) != 0, direct,
+                                                   alive_);
     connection_ = made.get();
     server_.adopt(std::move(made));
   }

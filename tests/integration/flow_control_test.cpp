@@ -16,6 +16,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "eventually.hpp"
 #include "fcgi_client.hpp"
@@ -240,6 +241,42 @@ TEST_CASE("a handler that answers without reading the body frees it and the conn
   CHECK(eventually([&] { return server.server().stats().input_buffered == 0; }));
   // The server read the body through to its end, and dropped it.
   CHECK(server.server().stats().bytes_in > body.size());
+  CHECK(server.server().stats().connections_accepted == 1);
+  server.stop();
+}
+
+
+TEST_CASE("responses workers write themselves stay whole when the socket fills",
+          "[integration][flow]") {
+  // Each response fits one record, so its worker writes it straight to the socket, and the
+  // client reads nothing until the end: once the socket buffers fill, a write is cut short
+  // (its rest carried for the I/O thread to send first) and later ones queue behind it.
+  constexpr std::uint16_t kRequests = 200;
+  constexpr std::size_t kSize = 60000;
+  const auto body_for = [&](std::uint16_t n) { return large_pattern(kSize + n, n); };
+  LambdaHandler handler([&](fcgimux::Request& request, fcgimux::Response& response) {
+    const std::string query(request.param("QUERY_STRING").value_or(""));
+    if (query == "ok") return answer_ok(response);
+    response.write(body_for(static_cast<std::uint16_t>(std::stoi(query))));
+  });
+  TestServer server(handler);
+  FcgiClient client(server.endpoint());
+  std::vector<std::uint16_t> ids;
+  for (std::uint16_t n = 1; n <= kRequests; ++n) {
+    // One request at a time, each on a new id: the client cannot see an end it does not read.
+    RequestOptions options;
+    options.id = n;
+    client.send_request({{"QUERY_STRING", std::to_string(n)}}, {}, options);
+    REQUIRE(eventually([&] { return server.server().stats().requests_completed == n; }));
+    ids.push_back(n);
+  }
+  const Responses responses = client.collect(ids);
+  for (const std::uint16_t n : ids) {
+    const Response& response = responses.by_id.at(n);
+    REQUIRE(complete(response));
+    CHECK(parse_cgi_response(response.out).body == body_for(n));
+  }
+  check_served(client);
   CHECK(server.server().stats().connections_accepted == 1);
   server.stop();
 }

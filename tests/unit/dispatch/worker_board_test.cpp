@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
+#include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
 #include "dispatch/outbound_queue.hpp"
-#include "dispatch/output_budget.hpp"
 #include "util/logger.hpp"
 
 namespace fcgimux::dispatch {
@@ -30,7 +30,7 @@ class ExchangeFixture {
   explicit ExchangeFixture(const std::vector<std::pair<std::string, std::string>>& params,
                            std::uint16_t id = 7) {
     exchange_ =
-        std::make_unique<Exchange>(context_, 3, id, protocol::Role::Responder, true, budget_);
+        std::make_unique<Exchange>(context_, 3, id, protocol::Role::Responder, true, output_);
     std::string block;
     for (const auto& [name, value] : params) protocol::append_name_value(block, name, value);
     REQUIRE(exchange_->append_params(std::as_bytes(std::span(block))) == protocol::Error::None);
@@ -49,7 +49,7 @@ class ExchangeFixture {
                                  .body_budget = 64 * 1024,
                                  .queue_timeout = 0ms,
                                  .access_log = false};
-  OutputBudget budget_{64 * 1024, counters};
+  ConnectionOutput output_{64 * 1024, counters, outbound_, nullptr, nullptr};
   std::unique_ptr<Exchange> exchange_;
 };
 

@@ -15,10 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
 #include "dispatch/outbound_queue.hpp"
-#include "dispatch/output_budget.hpp"
 #include "fcgimux/handler.hpp"
 #include "fcgimux/protocol.hpp"
 #include "util/logger.hpp"
@@ -47,8 +47,8 @@ inline std::string run_handler(const ParamList& params,
                                           .body_budget = 64 * 1024,
                                           .queue_timeout = std::chrono::milliseconds(0),
                                           .access_log = false};
-  dispatch::OutputBudget budget(1024 * 1024, counters);
-  dispatch::Exchange exchange(context, 1, 1, protocol::Role::Responder, false, budget);
+  dispatch::ConnectionOutput output(1024 * 1024, counters, outbound, nullptr, nullptr);
+  dispatch::Exchange exchange(context, 1, 1, protocol::Role::Responder, false, output);
 
   std::string block;
   for (const auto& [name, value] : params) protocol::append_name_value(block, name, value);
