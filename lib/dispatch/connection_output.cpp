@@ -42,15 +42,15 @@ void ConnectionOutput::close() {
 
 // --- the direct path ---------------------------------------------------------------------------
 
-bool ConnectionOutput::write_now(std::string_view bytes, Outbound& end,
-                                 bool quiet_end) noexcept {
-  if (requests_.load(std::memory_order_relaxed) != 1) return false;
+ConnectionOutput::Written ConnectionOutput::write_now(std::string_view bytes, Outbound& message,
+                                                      Then then) noexcept {
+  if (requests_.load(std::memory_order_relaxed) != 1) return Written::None;
   // A worker never waits for the I/O thread here: when the lock is taken, the I/O thread is
   // about to write or settle, and the queue is the way.
   const std::unique_lock lock(mutex_, std::try_to_lock);
-  if (!lock.owns_lock() || send_ == nullptr || claimed_) return false;
+  if (!lock.owns_lock() || send_ == nullptr || claimed_) return Written::None;
   const std::ptrdiff_t sent = send_(send_context_, bytes);
-  if (sent <= 0) return false;
+  if (sent <= 0) return Written::None;
   const auto taken = static_cast<std::size_t>(sent);
   Counters::add(counters_.bytes_out, taken);
   const bool all = taken == bytes.size();
@@ -61,8 +61,10 @@ bool ConnectionOutput::write_now(std::string_view bytes, Outbound& end,
     claimed_ = true;
   }
   // Wakes the I/O thread for a carry, which only it can send.
-  outbound_.push(std::move(end), !(all && quiet_end));
-  return true;
+  if (!all || then != Then::Nothing) {
+    outbound_.push(std::move(message), !all || then == Then::Queue);
+  }
+  return all ? Written::All : Written::Part;
 }
 
 void ConnectionOutput::settle() { const std::lock_guard lock(mutex_); }

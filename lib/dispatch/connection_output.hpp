@@ -11,12 +11,13 @@
 // socket or dropped. A waiter may overshoot the limit by what it acquires at once (at most one
 // record, 64 KiB), so the bound is limit + one record per writing worker.
 //
-// The direct path. A worker whose request ends while it is its connection's only request and
-// nothing else is being written there writes the request's last records to the socket itself
-// (write_now()): no second thread touches the bytes, and the request's End message goes into
-// the OutboundQueue without a wake-up, for the I/O thread to take when it next runs. (A
-// connection carrying several requests at once keeps the I/O thread's writes, which gather
-// many responses into one writev.) Who writes is decided under mutex_:
+// The direct path. A worker whose request is its connection's only one, while nothing else is
+// being written there, writes the request's records to the socket itself (write_now()): no
+// second thread touches the bytes, no budget is needed for bytes already sent, and the
+// request's End message goes into the OutboundQueue without a wake-up, for the I/O thread to
+// take when it next runs. (A connection carrying several requests at once keeps the I/O
+// thread's writes, which gather many responses into one writev.) Who writes is decided under
+// mutex_:
 //  - the I/O thread claims the output (claim()) before each write of its own and keeps it until
 //    nothing is left to write (release());
 //  - a worker writes only while nobody holds the claim, with mutex_ held across its send (one
@@ -75,12 +76,20 @@ class ConnectionOutput {
   void close();
 
   // --- the direct path -----------------------------------------------------------------------
-  // Workers. Writes `bytes`, whole records ending with a request's END_REQUEST, when the
-  // request is the connection's only one and nobody else is writing. Returns false, having
-  // done nothing, otherwise. Returns true once the bytes are on the socket, or some are and the
-  // rest is the carry: `end` (its bytes empty) is then queued, without a wake-up when
-  // `quiet_end` and everything went out, and the caller must not touch the request again.
-  bool write_now(std::string_view bytes, Outbound& end, bool quiet_end) noexcept;
+  enum class Written : unsigned char {
+    None,  // nothing was written: send the bytes through the OutboundQueue as usual
+    All,   // every byte is on the socket
+    Part,  // some are; the rest is the carry, which the I/O thread sends first
+  };
+  // What write_now() queues once it has written: `message` (its bytes empty), or nothing;
+  // quietly (without a wake-up) when every byte went out, else with one, so that the I/O
+  // thread sends the carry.
+  enum class Then : unsigned char { Nothing, Queue, QueueQuietly };
+  // Workers. Writes `bytes`, whole records of one request, when the request is the
+  // connection's only one and nobody else is writing; does nothing otherwise. Once it wrote,
+  // queues `message` as `then` says (always on Written::Part). A caller whose message is the
+  // request's End must not touch the request after a write.
+  Written write_now(std::string_view bytes, Outbound& message, Then then) noexcept;
   // I/O thread. Waits for a direct write under way: every end already written is then in the
   // OutboundQueue.
   void settle();

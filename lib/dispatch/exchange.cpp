@@ -201,6 +201,19 @@ void Exchange::seal_chunk() {
 
 bool Exchange::send_chunk() {
   seal_chunk();
+  if (!queued_records_) {
+    // The direct path (connection_output.hpp): sent bytes need no budget, and the record's
+    // buffer is kept for the next one.
+    Outbound wake{Outbound::Kind::Records, this, {}};
+    const ConnectionOutput::Written written =
+        output_.write_now(chunk_, wake, ConnectionOutput::Then::Nothing);
+    if (written != ConnectionOutput::Written::None) {
+      // After a carry, later records queue behind it.
+      if (written == ConnectionOutput::Written::Part) queued_records_ = true;
+      chunk_.assign(kHeaderSize, '\0');
+      return true;
+    }
+  }
   std::string records = std::exchange(chunk_, {});
   chunk_.assign(kHeaderSize, '\0');
   if (!output_.acquire(records.size(), stop_.get_token())) return false;
@@ -342,7 +355,13 @@ void Exchange::finish() noexcept {
   // queue: they must reach the socket first. The end needs no wake-up unless the connection
   // closes after it, which is the I/O thread's to do.
   Outbound end{Outbound::Kind::End, this, {}};
-  if (!queued_records_ && output_.write_now(chunk_, end, keep_conn_)) return;
+  if (!queued_records_ &&
+      output_.write_now(chunk_, end,
+                        keep_conn_ ? ConnectionOutput::Then::QueueQuietly
+                                   : ConnectionOutput::Then::Queue) !=
+          ConnectionOutput::Written::None) {
+    return;
+  }
   output_.add(chunk_.size());
   end.bytes = std::move(chunk_);
   context_.outbound.push(std::move(end));

@@ -145,8 +145,8 @@ class Exchange {
   std::size_t read(Stream& stream, std::span<std::byte> into);
 
   void send_headers();
-  // Seals the STDOUT record being built and hands it to the I/O thread, waiting for output
-  // budget. Returns false (dropping it) once the request is stopped.
+  // Seals the STDOUT record being built and writes it to the socket (the direct path), or
+  // hands it to the I/O thread, waiting for output budget. Returns false (dropping it) once the request is stopped.
   bool send_chunk();
   void seal_chunk();
   void answer_failure(int code, std::string_view what) noexcept;
@@ -186,7 +186,7 @@ class Exchange {
   bool stderr_used_ = false;
   std::uint32_t app_status_ = 0;
   std::uint64_t body_bytes_ = 0;  // written by the handler, for the access log
-  bool queued_records_ = false;   // records went through the OutboundQueue: End must follow
+  bool queued_records_ = false;   // records were queued or carried: later ones follow them
 };
 
 }  // namespace fcgimux::dispatch
