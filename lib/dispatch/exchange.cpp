@@ -43,6 +43,10 @@ Exchange::Exchange(const ExchangeContext& context, std::uint64_t connection_id, 
 Exchange::~Exchange() {
   // Body bytes nobody will read (the handler returned early, or never ran).
   Counters::sub(context_.counters.input_buffered, stdin_.unread() + data_.unread());
+  if (context_.body_buffers != nullptr) {
+    context_.body_buffers->give(std::move(stdin_.bytes));
+    context_.body_buffers->give(std::move(data_.bytes));
+  }
 }
 
 protocol::Error Exchange::append_params(std::span<const std::byte> piece) {
@@ -81,6 +85,11 @@ bool Exchange::push(Stream& stream, std::span<const std::byte> bytes) {
     if (stream.read_pos == stream.bytes.size()) {
       stream.bytes.clear();
       stream.read_pos = 0;
+      // A small buffer (the first push, or a body that stayed small) swaps for a pooled one.
+      if (stream.bytes.capacity() < BufferPool::kMinCapacity &&
+          context_.body_buffers != nullptr) {
+        stream.bytes = context_.body_buffers->take();
+      }
     } else if (stream.bytes.size() + bytes.size() > stream.bytes.capacity()) {
       stream.bytes.erase(0, stream.read_pos);
       stream.read_pos = 0;

@@ -36,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dispatch/buffer_pool.hpp"
 #include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/outbound_queue.hpp"
@@ -58,6 +59,7 @@ struct ExchangeContext {
   std::size_t body_budget;
   std::chrono::milliseconds queue_timeout;  // 0: none
   bool access_log;                          // Config::access_log
+  BufferPool* body_buffers;                 // null: each body stream allocates its own
 };
 
 // Threading: as the file comment says, method by method.

@@ -9,13 +9,18 @@ SharedState::SharedState(const Config& config, unsigned workers, OutboundQueue::
                          void* context)
     : logger(config.log_level, config.log),
       outbound(wake, context),
+      // One buffer per worker: as many bodies as can be read at once. A stream holds at most
+      // the body budget plus the record that crossed it; its string may have grown to twice
+      // that.
+      body_buffers(workers, 2 * (config.request_body_budget + protocol::kMaxContentLength)),
       exchange_context{outbound,
                        counters,
                        logger,
                        config.max_params_bytes,
                        config.request_body_budget,
                        config.queue_timeout,
-                       config.access_log},
+                       config.access_log,
+                       &body_buffers},
       board(!config.status_path.empty() || config.slow_request_threshold.count() > 0
                 ? std::make_unique<WorkerBoard>(workers, counters)
                 : nullptr) {}

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "dispatch/admission_queue.hpp"
+#include "dispatch/buffer_pool.hpp"
 #include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
@@ -45,6 +46,7 @@ struct SharedState {
   Counters counters;          // thread-safe
   OutboundQueue outbound;     // workers → I/O thread
   AdmissionQueue queue;       // I/O thread → workers
+  BufferPool body_buffers;    // thread-safe
   const ExchangeContext exchange_context;
   // Each worker's request, for the status page and the slow log; null when neither is on.
   const std::unique_ptr<WorkerBoard> board;

@@ -48,7 +48,8 @@ class ExchangeFixture {
                                  .params_budget = 64 * 1024,
                                  .body_budget = 64 * 1024,
                                  .queue_timeout = 0ms,
-                                 .access_log = false};
+                                 .access_log = false,
+                                 .body_buffers = nullptr};
   ConnectionOutput output_{64 * 1024, counters, outbound_, nullptr, nullptr};
   std::unique_ptr<Exchange> exchange_;
 };

@@ -46,7 +46,8 @@ inline std::string run_handler(const ParamList& params,
                                           .params_budget = 64 * 1024,
                                           .body_budget = 64 * 1024,
                                           .queue_timeout = std::chrono::milliseconds(0),
-                                          .access_log = false};
+                                          .access_log = false,
+                                          .body_buffers = nullptr};
   dispatch::ConnectionOutput output(1024 * 1024, counters, outbound, nullptr, nullptr);
   dispatch::Exchange exchange(context, 1, 1, protocol::Role::Responder, false, output);
 
