@@ -170,6 +170,8 @@ class NameValueBlock {
   /// The bytes so far. Stable views need the block to stay unchanged: parse once it is
   /// complete.
   std::string_view bytes() const noexcept { return bytes_; }
+  /// Empties the block for another one, keeping its storage.
+  void clear() noexcept { bytes_.clear(); }
   /// Parses the bytes so far, as parse_name_values() does.
   Error parse(std::vector<NameValue>& out) const { return parse_name_values(bytes_, out); }
   /// The limit it was made with.

@@ -5,6 +5,17 @@
 
 namespace fcgimux::dispatch {
 
+void ConnectionOutput::reuse(Send send, void* context) noexcept {
+  const std::lock_guard lock(mutex_);
+  unsent_ = 0;
+  closed_ = false;
+  send_ = send;
+  send_context_ = context;
+  claimed_ = false;
+  carry_.clear();
+  requests_.store(0, std::memory_order_relaxed);
+}
+
 // --- the budgeted path -------------------------------------------------------------------------
 
 bool ConnectionOutput::acquire(std::size_t bytes, std::stop_token stop) {
@@ -45,10 +56,10 @@ void ConnectionOutput::close() {
 ConnectionOutput::Written ConnectionOutput::write_now(std::string_view bytes, Outbound& message,
                                                       Then then) noexcept {
   if (requests_.load(std::memory_order_relaxed) != 1) return Written::None;
-  // A worker never waits for the I/O thread here: when the lock is taken, the I/O thread is
-  // about to write or settle, and the queue is the way.
-  const std::unique_lock lock(mutex_, std::try_to_lock);
-  if (!lock.owns_lock() || send_ == nullptr || claimed_) return Written::None;
+  // The I/O thread holds mutex_ only for a few field updates, never across a system call, so
+  // waiting for it here is short.
+  const std::lock_guard lock(mutex_);
+  if (send_ == nullptr || claimed_) return Written::None;
   const std::ptrdiff_t sent = send_(send_context_, bytes);
   if (sent <= 0) return Written::None;
   const auto taken = static_cast<std::size_t>(sent);

@@ -62,6 +62,9 @@ class ConnectionOutput {
         send_context_(context) {}
   ConnectionOutput(const ConnectionOutput&) = delete;
   ConnectionOutput& operator=(const ConnectionOutput&) = delete;
+  // I/O thread. Makes an output no longer used (nothing unsent, no worker in write_now()) a new
+  // one, as the constructor would, for another connection.
+  void reuse(Send send, void* context) noexcept;
 
   // --- the budgeted path ---------------------------------------------------------------------
   // Workers. Waits until fewer than `limit` bytes are unsent, then counts `bytes` in. Returns
@@ -114,12 +117,12 @@ class ConnectionOutput {
   std::atomic<std::size_t> requests_{0};  // see set_requests()
   std::mutex mutex_;
   std::condition_variable_any drained_;
-  std::size_t unsent_ = 0;        // budgeted bytes; Guarded by mutex_.
-  bool closed_ = false;           // Guarded by mutex_.
-  Send send_;                     // null once stopped; Guarded by mutex_.
-  void* const send_context_;
-  bool claimed_ = false;          // the I/O thread writes; Guarded by mutex_.
-  std::string carry_;             // Guarded by mutex_.
+  std::size_t unsent_ = 0;  // budgeted bytes; Guarded by mutex_.
+  bool closed_ = false;     // Guarded by mutex_.
+  Send send_;               // null once stopped; Guarded by mutex_.
+  void* send_context_;      // Guarded by mutex_.
+  bool claimed_ = false;    // the I/O thread writes; Guarded by mutex_.
+  std::string carry_;       // Guarded by mutex_.
 };
 
 }  // namespace fcgimux::dispatch

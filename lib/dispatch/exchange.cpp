@@ -26,6 +26,19 @@ bool has_line_break(std::string_view text) noexcept {
 
 }  // namespace
 
+namespace {
+
+// What a retired exchange keeps of a buffer: enough for a small request's params or a small
+// response, not a large one's.
+constexpr std::size_t kKeptBuffer = 4096;
+
+void trim(std::string& buffer) {
+  buffer.clear();
+  if (buffer.capacity() > kKeptBuffer) buffer.shrink_to_fit();
+}
+
+}  // namespace
+
 Exchange::Exchange(const ExchangeContext& context, std::uint64_t connection_id, std::uint16_t id,
                    protocol::Role role, bool keep_conn, ConnectionOutput& output)
     : context_(context),
@@ -33,20 +46,60 @@ Exchange::Exchange(const ExchangeContext& context, std::uint64_t connection_id, 
       id_(id),
       role_(role),
       keep_conn_(keep_conn),
-      output_(output),
+      output_(&output),
       params_block_(context.params_budget) {
   // FastCGI 1.0 §6.3: an Authorizer decides from the params alone (the web server sends no
   // CONTENT_LENGTH); its stdin reads as empty, and any FCGI_STDIN a web server sends is dropped.
   if (role_ == protocol::Role::Authorizer) stdin_.ended = true;
 }
 
-Exchange::~Exchange() {
+Exchange::~Exchange() { retire(); }
+
+void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Role role,
+                     bool keep_conn, ConnectionOutput& output) {
+  connection_id_ = connection_id;
+  id_ = id;
+  role_ = role;
+  keep_conn_ = keep_conn;
+  output_ = &output;
+  connection = nullptr;
+  admitted = false;
+  params_block_.clear();
+  params_.clear();
+  for (Stream* stream : {&stdin_, &data_}) {
+    stream->bytes.clear();
+    stream->read_pos = 0;
+    stream->ended = false;
+    stream->holds_reader = false;
+  }
+  if (role_ == protocol::Role::Authorizer) stdin_.ended = true;
+  // A stop source once stopped stays stopped: only then is a new one made.
+  if (stop_.stop_requested()) stop_ = std::stop_source();
+  holds_slot_.store(false, std::memory_order_relaxed);
+  chunk_.clear();
+  status_ = 200;
+  headers_.clear();
+  headers_sent_ = false;
+  stderr_used_ = false;
+  app_status_ = 0;
+  body_bytes_ = 0;
+  queued_records_ = false;
+}
+
+void Exchange::retire() noexcept {
   // Body bytes nobody will read (the handler returned early, or never ran).
   Counters::sub(context_.counters.input_buffered, stdin_.unread() + data_.unread());
-  if (context_.body_buffers != nullptr) {
-    context_.body_buffers->give(std::move(stdin_.bytes));
-    context_.body_buffers->give(std::move(data_.bytes));
+  for (Stream* stream : {&stdin_, &data_}) {
+    if (context_.body_buffers != nullptr) context_.body_buffers->give(std::move(stream->bytes));
+    trim(stream->bytes);
+    stream->read_pos = 0;
   }
+  trim(chunk_);
+  trim(headers_);
+  if (params_block_.bytes().size() > kKeptBuffer) {
+    params_block_ = protocol::NameValueBlock(context_.params_budget);
+  }
+  if (params_.capacity() > kKeptBuffer / sizeof(protocol::NameValue)) params_ = {};
 }
 
 protocol::Error Exchange::append_params(std::span<const std::byte> piece) {
@@ -86,8 +139,7 @@ bool Exchange::push(Stream& stream, std::span<const std::byte> bytes) {
       stream.bytes.clear();
       stream.read_pos = 0;
       // A small buffer (the first push, or a body that stayed small) swaps for a pooled one.
-      if (stream.bytes.capacity() < BufferPool::kMinCapacity &&
-          context_.body_buffers != nullptr) {
+      if (stream.bytes.capacity() < BufferPool::kMinCapacity && context_.body_buffers != nullptr) {
         stream.bytes = context_.body_buffers->take();
       }
     } else if (stream.bytes.size() + bytes.size() > stream.bytes.capacity()) {
@@ -174,7 +226,6 @@ void Exchange::send_headers() {
   }
   chunk_.append("\r\n").append(headers_).append("\r\n");
   headers_.clear();
-  headers_.shrink_to_fit();
 }
 
 void Exchange::write(std::span<const std::byte> bytes) {
@@ -202,9 +253,8 @@ void Exchange::seal_chunk() {
                                 .request_id = id_,
                                 .content_length = static_cast<std::uint16_t>(length),
                                 .padding_length = protocol::padding_for(length)};
-  protocol::encode_header(header,
-                          std::span<std::byte, kHeaderSize>(
-                              reinterpret_cast<std::byte*>(chunk_.data()), kHeaderSize));
+  protocol::encode_header(header, std::span<std::byte, kHeaderSize>(
+                                      reinterpret_cast<std::byte*>(chunk_.data()), kHeaderSize));
   chunk_.append(header.padding_length, '\0');
 }
 
@@ -215,7 +265,7 @@ bool Exchange::send_chunk() {
     // buffer is kept for the next one.
     Outbound wake{Outbound::Kind::Records, this, {}};
     const ConnectionOutput::Written written =
-        output_.write_now(chunk_, wake, ConnectionOutput::Then::Nothing);
+        output_->write_now(chunk_, wake, ConnectionOutput::Then::Nothing);
     if (written != ConnectionOutput::Written::None) {
       // After a carry, later records queue behind it.
       if (written == ConnectionOutput::Written::Part) queued_records_ = true;
@@ -225,7 +275,7 @@ bool Exchange::send_chunk() {
   }
   std::string records = std::exchange(chunk_, {});
   chunk_.assign(kHeaderSize, '\0');
-  if (!output_.acquire(records.size(), stop_.get_token())) return false;
+  if (!output_->acquire(records.size(), stop_.get_token())) return false;
   send_records(std::move(records));
   return true;
 }
@@ -237,7 +287,7 @@ void Exchange::log_error(std::string_view line) {
   if (text.back() != '\n') text.push_back('\n');
   std::string records;
   protocol::append_records(records, protocol::RecordType::Stderr, id_, text);
-  if (!output_.acquire(records.size(), stop_.get_token())) return;
+  if (!output_->acquire(records.size(), stop_.get_token())) return;
   send_records(std::move(records));
 }
 
@@ -275,10 +325,9 @@ void Exchange::run(Handler& handler) noexcept {
   } else if (context_.queue_timeout.count() > 0 && waited > context_.queue_timeout) {
     // mod_wsgi's queue timeout: after this long the client has most likely given up, and
     // running the request would only delay the ones behind it.
-    context_.logger.log(
-        LogLevel::Warning, "conn {} req {}: waited {} ms in the queue: answered 503",
-        connection_id_, id_,
-        std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
+    context_.logger.log(LogLevel::Warning,
+                        "conn {} req {}: waited {} ms in the queue: answered 503", connection_id_,
+                        id_, std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
     failed = true;
     answer_status(503);
   } else {
@@ -358,20 +407,18 @@ void Exchange::finish() noexcept {
   if (stderr_used_) {
     protocol::append_records(chunk_, protocol::RecordType::Stderr, id_, std::string_view());
   }
-  protocol::append_end_request(chunk_, id_, app_status_,
-                               protocol::ProtocolStatus::RequestComplete);
+  protocol::append_end_request(chunk_, id_, app_status_, protocol::ProtocolStatus::RequestComplete);
   // The direct path (connection_output.hpp), unless records of this request went through the
   // queue: they must reach the socket first. The end needs no wake-up unless the connection
   // closes after it, which is the I/O thread's to do.
   Outbound end{Outbound::Kind::End, this, {}};
-  if (!queued_records_ &&
-      output_.write_now(chunk_, end,
-                        keep_conn_ ? ConnectionOutput::Then::QueueQuietly
-                                   : ConnectionOutput::Then::Queue) !=
-          ConnectionOutput::Written::None) {
+  if (!queued_records_ && output_->write_now(chunk_, end,
+                                             keep_conn_ ? ConnectionOutput::Then::QueueQuietly
+                                                        : ConnectionOutput::Then::Queue) !=
+                              ConnectionOutput::Written::None) {
     return;
   }
-  output_.add(chunk_.size());
+  output_->add(chunk_.size());
   end.bytes = std::move(chunk_);
   context_.outbound.push(std::move(end));
 }

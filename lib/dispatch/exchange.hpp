@@ -10,8 +10,9 @@
 //  3. A worker pops it, runs the handler, and hands it back with Outbound::End — the last
 //     thing the worker does with it. End carries the request's last records, or none when the
 //     worker wrote them to the socket itself (ConnectionOutput::write_now).
-//  4. The I/O thread deletes it: after End, or at once when it was never admitted or was
-//     taken back out of the queue.
+//  4. The I/O thread retires it: after End, or at once when it was never admitted or was
+//     taken back out of the queue. A retired exchange is kept for a later request (reuse()),
+//     with its buffers, so that the steady path of a request allocates nothing.
 //  Or, when the server abandons the worker at shutdown (dispatch/worker_pool.hpp): the I/O
 //  thread moves it into the SharedState, which the worker's thread keeps alive; its End is
 //  dropped, and it is freed with that state.
@@ -70,6 +71,13 @@ class Exchange {
   Exchange(const ExchangeContext& context, std::uint64_t connection_id, std::uint16_t id,
            protocol::Role role, bool keep_conn, ConnectionOutput& output);
   ~Exchange();
+  // I/O thread. Makes a retired exchange a new one, as the constructor would, keeping the
+  // buffers it has.
+  void reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Role role, bool keep_conn,
+             ConnectionOutput& output);
+  // I/O thread. The request is over (step 4): gives back what it holds for others (unread
+  // body bytes, body buffers) and trims what it keeps to a small size.
+  void retire() noexcept;
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -135,7 +143,7 @@ class Exchange {
  private:
   // One inbound stream: bytes pushed by the I/O thread, read by the worker.
   struct Stream {
-    std::string bytes;         // bytes[read_pos..] are unread
+    std::string bytes;  // bytes[read_pos..] are unread
     std::size_t read_pos = 0;
     bool ended = false;
     bool holds_reader = false;  // this stream's fill paused the connection
@@ -148,7 +156,8 @@ class Exchange {
 
   void send_headers();
   // Seals the STDOUT record being built and writes it to the socket (the direct path), or
-  // hands it to the I/O thread, waiting for output budget. Returns false (dropping it) once the request is stopped.
+  // hands it to the I/O thread, waiting for output budget. Returns false (dropping it) once the
+  // request is stopped.
   bool send_chunk();
   void seal_chunk();
   void answer_failure(int code, std::string_view what) noexcept;
@@ -164,11 +173,11 @@ class Exchange {
                           std::string_view result) const;
 
   const ExchangeContext& context_;
-  const std::uint64_t connection_id_;
-  const std::uint16_t id_;
-  const protocol::Role role_;
-  const bool keep_conn_;
-  ConnectionOutput& output_;
+  std::uint64_t connection_id_;
+  std::uint16_t id_;
+  protocol::Role role_;
+  bool keep_conn_;
+  ConnectionOutput* output_;
 
   protocol::NameValueBlock params_block_;
   std::vector<protocol::NameValue> params_;  // views into params_block_

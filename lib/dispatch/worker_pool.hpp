@@ -7,8 +7,8 @@
 // the end of the shutdown grace the server gives up on such a worker instead of waiting for it
 // (WorkerPool::abandon): the thread is detached and run() returns. Whenever that handler
 // returns, its thread goes on touching its exchange, the output of the exchange's
-// connection (ConnectionOutput), the outbound queue, the counters and the logger. All of them live in one
-// SharedState block that every worker thread holds by shared_ptr: the one place where this
+// connection (ConnectionOutput), the outbound queue, the counters and the logger. All of them live
+// in one SharedState block that every worker thread holds by shared_ptr: the one place where this
 // library uses shared ownership, because an abandoned thread's end is unknowable. The server
 // moves the abandoned exchanges and outputs into the block, so they are freed with it, when
 // the last thread lets go of it.

@@ -191,8 +191,8 @@ void Connection::handle_begin(const protocol::Record& record) {
     reply(request_id, ProtocolStatus::CantMpxConn, 0, {});
     return close_if_done();
   }
-  auto* exchange = new Exchange(server_.exchange_context, id_, request_id,
-                                static_cast<protocol::Role>(body.role), keep_conn, output());
+  Exchange* exchange = server_.make_exchange(
+      id_, request_id, static_cast<protocol::Role>(body.role), keep_conn, output());
   exchange->connection = this;
   requests_.push_back(exchange);
   output().set_requests(requests_.size());
@@ -341,7 +341,7 @@ void Connection::remove(Exchange& exchange) noexcept {
     if (--admitted_here_ == 0) idle_since_ = now();
   }
   requests_.erase(std::find(requests_.begin(), requests_.end(), &exchange));
-  delete &exchange;
+  server_.retire_exchange(exchange);
   if (output_) output_->set_requests(requests_.size());
   drop_idle_output();
 }
@@ -360,8 +360,7 @@ void Connection::close_if_done() noexcept {
   // While received() holds bytes not yet decoded, a draining server does not close: they may
   // be the next request, sent as soon as a worker's direct write delivered the last end.
   if (state_ == State::Open && requests_.empty() &&
-      (close_when_idle_ ||
-       (server_.draining() && !receiving_ && decoder_.at_record_boundary())) &&
+      (close_when_idle_ || (server_.draining() && !receiving_ && decoder_.at_record_boundary())) &&
       nothing_to_write()) {
     close(LogLevel::Debug, "done");
   }
@@ -377,8 +376,7 @@ dispatch::ConnectionOutput& Connection::output() {
   // Made with the first request, so that a connection that never carries one (an idle
   // keep-alive connection of a web server's pool) stays small.
   if (!output_) {
-    output_ = std::make_unique<dispatch::ConnectionOutput>(
-        server_.config.connection_output_budget, server_.counters, server_.outbound,
+    output_ = server_.make_output(
         [](void* self, std::string_view bytes) noexcept {
           return static_cast<Connection*>(self)->send_now(bytes);
         },
@@ -404,7 +402,7 @@ void Connection::drop_idle_output() noexcept {
   // written or carried, so that its claim keeps workers off the socket.
   if (output_ && requests_.empty() && nothing_to_write()) {
     output_->settle();
-    output_.reset();
+    server_.retire_output(std::move(output_));
   }
 }
 

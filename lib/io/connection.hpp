@@ -40,8 +40,8 @@
 #include <string_view>
 #include <vector>
 
-#include "dispatch/exchange.hpp"
 #include "dispatch/connection_output.hpp"
+#include "dispatch/exchange.hpp"
 #include "fcgimux/protocol.hpp"
 
 namespace fcgimux::io {
@@ -168,10 +168,10 @@ class Connection {
   std::uint64_t idle_since_ = 0;               // loop time when admitted_here_ last became 0
 
   std::unique_ptr<dispatch::ConnectionOutput> output_;  // see output()
-  std::vector<std::string> pending_;                   // queued for the next write
-  std::size_t pending_budgeted_ = 0;                   // bytes of pending_ counted in output_
-  std::vector<std::string> writing_;                   // in the write in flight
-  std::size_t writing_budgeted_ = 0;                   // bytes of writing_ counted in output_
+  std::vector<std::string> pending_;                    // queued for the next write
+  std::size_t pending_budgeted_ = 0;                    // bytes of pending_ counted in output_
+  std::vector<std::string> writing_;                    // in the write in flight
+  std::size_t writing_budgeted_ = 0;                    // bytes of writing_ counted in output_
   bool write_in_flight_ = false;
 };
 

@@ -84,6 +84,11 @@ ServerCore::ServerCore(Config configuration, Handler& application)
   if (!filter) throw std::invalid_argument("Config::allowed_clients: " + error);
   client_filter_ = std::move(*filter);
   fill_standard_descriptors();
+  // Spares for as many requests as commonly run at once; past that, requests allocate. A
+  // spare keeps a few KiB at most (Exchange::retire()).
+  constexpr std::size_t kMostSpares = 256;
+  spare_exchanges_.reserve(std::min(config.max_requests, kMostSpares));
+  spare_outputs_.reserve(std::min(config.max_requests, kMostSpares));
   if (const int rc = uv_loop_init(&loop); rc != 0) throw uv_error(rc, "uv_loop_init");
   loop.data = this;
   // Both asyncs exist for the server's whole life, so stop() and the workers can always
@@ -127,8 +132,8 @@ void ServerCore::close_loop_handles() noexcept {
   loop_handles_open_ = false;
   for (uv_handle_t* handle :
        {reinterpret_cast<uv_handle_t*>(&wake_), reinterpret_cast<uv_handle_t*>(&quiet_ends_),
-        reinterpret_cast<uv_handle_t*>(&sigint_),
-        reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&shutdown_timer_),
+        reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_),
+        reinterpret_cast<uv_handle_t*>(&shutdown_timer_),
         reinterpret_cast<uv_handle_t*>(&abandon_timer_),
         reinterpret_cast<uv_handle_t*>(&sweep_timer_),
         reinterpret_cast<uv_handle_t*>(&watchdog_timer_)}) {
@@ -287,6 +292,45 @@ bool ServerCore::admit(dispatch::Exchange& exchange) {
   Counters::raise_max(counters.requests_queued_max, Counters::add(counters.requests_queued));
   queue.push(&exchange);
   return true;
+}
+
+dispatch::Exchange* ServerCore::make_exchange(std::uint64_t connection_id, std::uint16_t id,
+                                              protocol::Role role, bool keep_conn,
+                                              dispatch::ConnectionOutput& output) {
+  if (spare_exchanges_.empty()) {
+    return new dispatch::Exchange(exchange_context, connection_id, id, role, keep_conn, output);
+  }
+  dispatch::Exchange* exchange = spare_exchanges_.back().release();
+  spare_exchanges_.pop_back();
+  exchange->reuse(connection_id, id, role, keep_conn, output);
+  return exchange;
+}
+
+void ServerCore::retire_exchange(dispatch::Exchange& exchange) noexcept {
+  exchange.retire();
+  if (spare_exchanges_.size() < spare_exchanges_.capacity()) {
+    spare_exchanges_.emplace_back(&exchange);
+  } else {
+    delete &exchange;
+  }
+}
+
+std::unique_ptr<dispatch::ConnectionOutput> ServerCore::make_output(
+    dispatch::ConnectionOutput::Send send, void* context) {
+  if (spare_outputs_.empty()) {
+    return std::make_unique<dispatch::ConnectionOutput>(config.connection_output_budget, counters,
+                                                        outbound, send, context);
+  }
+  std::unique_ptr<dispatch::ConnectionOutput> output = std::move(spare_outputs_.back());
+  spare_outputs_.pop_back();
+  output->reuse(send, context);
+  return output;
+}
+
+void ServerCore::retire_output(std::unique_ptr<dispatch::ConnectionOutput> output) noexcept {
+  if (spare_outputs_.size() < spare_outputs_.capacity()) {
+    spare_outputs_.push_back(std::move(output));
+  }
 }
 
 void ServerCore::release_admission(dispatch::Exchange& exchange) noexcept {

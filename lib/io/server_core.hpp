@@ -70,6 +70,17 @@ class ServerCore {
   void deliver_quiet_ends() noexcept;
   // The connection's handle is closed and it has no exchange left: free it.
   void remove_connection(Connection& connection) noexcept;
+  // Exchanges and connection outputs are recycled, each kept with its buffers (up to a bound
+  // on how many), so that the steady path of a request allocates nothing.
+  dispatch::Exchange* make_exchange(std::uint64_t connection_id, std::uint16_t id,
+                                    protocol::Role role, bool keep_conn,
+                                    dispatch::ConnectionOutput& output);
+  // Requires: no worker holds `exchange` (Exchange, step 4).
+  void retire_exchange(dispatch::Exchange& exchange) noexcept;
+  std::unique_ptr<dispatch::ConnectionOutput> make_output(dispatch::ConnectionOutput::Send send,
+                                                          void* context);
+  // Requires: no request uses `output`, and ConnectionOutput::settle() was called.
+  void retire_output(std::unique_ptr<dispatch::ConnectionOutput> output) noexcept;
   bool draining() const noexcept { return draining_; }
   // The loop's one read buffer: libuv fills it and calls the read callback at once, which
   // consumes all of it before returning, so every connection can share it.
@@ -108,9 +119,9 @@ class ServerCore {
   void close_loop_handles() noexcept;
   void publish_endpoints(std::vector<std::string> endpoints, bool bound);
 
-  uv_async_t wake_{};  // workers → I/O: the outbound queue has messages
+  uv_async_t wake_{};          // workers → I/O: the outbound queue has messages
   uv_prepare_t quiet_ends_{};  // before the loop sleeps: deliver_quiet_ends()
-  uv_async_t stop_{};  // stop() → I/O
+  uv_async_t stop_{};          // stop() → I/O
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   uv_timer_t shutdown_timer_{};
@@ -130,6 +141,9 @@ class ServerCore {
   std::vector<dispatch::Outbound> delivering_;  // reused by deliver_outbound()
   std::vector<Connection*> to_flush_;           // reused by deliver_outbound()
   std::array<char, 64 * 1024> read_buffer_{};
+  // Retired, for make_exchange() and make_output(); capacity reserved up to the bound.
+  std::vector<std::unique_ptr<dispatch::Exchange>> spare_exchanges_;
+  std::vector<std::unique_ptr<dispatch::ConnectionOutput>> spare_outputs_;
 
   std::atomic<bool> run_called_{false};
   std::atomic<bool> stop_requested_{false};

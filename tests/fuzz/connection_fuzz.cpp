@@ -219,8 +219,8 @@ class Harness {
         server_(fuzz_config(), handler_),
         model_(observer_) {
     const auto direct = static_cast<MemoryConnection::Direct>((choices >> 3) % 3);
-    auto made = std::make_unique<MemoryConnection>(server_, observer_, (choices & 1) != 0, direct,
-                                                   alive_);
+    auto made =
+        std::make_unique<MemoryConnection>(server_, observer_, (choices & 1) != 0, direct, alive_);
     connection_ = made.get();
     server_.adopt(std::move(made));
   }

@@ -245,7 +245,6 @@ TEST_CASE("a handler that answers without reading the body frees it and the conn
   server.stop();
 }
 
-
 TEST_CASE("responses workers write themselves stay whole when the socket fills",
           "[integration][flow]") {
   // Each response fits one record, so its worker writes it straight to the socket, and the

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+// The steady path of a small GET allocates nothing on the heap: a real server on loopback, a
+// client sending the params nginx sends, one keep-alive connection, and every operator new in
+// the process counted (this program replaces the global allocation functions). After a warm-up
+// that fills the server's pools and buffers, 10,000 requests must make no allocation at all:
+// not on the I/O thread, not on the workers, not in the library's code around the handler.
+// The handler itself allocates nothing either, so any count is the library's.
+//
+// Prints the count per request; exits 1 when it is not zero. (Allocations through malloc by
+// libuv or the C library are not counted: the library's own code allocates with new.)
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <string_view>
+
+#include "fcgimux/handler.hpp"
+#include "fcgimux/protocol.hpp"
+#include "fcgimux/request.hpp"
+#include "fcgimux/response.hpp"
+#include "test_server.hpp"
+
+namespace {
+
+std::atomic<bool> g_counting{false};
+std::atomic<std::uint64_t> g_allocations{0};
+
+void* allocate(std::size_t size, std::align_val_t align = std::align_val_t{0}) {
+  if (g_counting.load(std::memory_order_relaxed)) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (size == 0) size = 1;
+  void* memory = nullptr;
+  const auto alignment = static_cast<std::size_t>(align);
+  if (alignment > alignof(std::max_align_t)) {
+    if (posix_memalign(&memory, alignment, size) != 0) memory = nullptr;
+  } else {
+    memory = std::malloc(size);
+  }
+  return memory;
+}
+
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (void* memory = allocate(size)) return memory;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return allocate(size); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return allocate(size); }
+void* operator new(std::size_t size, std::align_val_t align) {
+  if (void* memory = allocate(size, align)) return memory;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size, std::align_val_t align) { return operator new(size, align); }
+void operator delete(void* memory) noexcept { std::free(memory); }
+void operator delete[](void* memory) noexcept { std::free(memory); }
+void operator delete(void* memory, std::size_t) noexcept { std::free(memory); }
+void operator delete[](void* memory, std::size_t) noexcept { std::free(memory); }
+void operator delete(void* memory, std::align_val_t) noexcept { std::free(memory); }
+void operator delete[](void* memory, std::align_val_t) noexcept { std::free(memory); }
+void operator delete(void* memory, std::size_t, std::align_val_t) noexcept { std::free(memory); }
+void operator delete[](void* memory, std::size_t, std::align_val_t) noexcept { std::free(memory); }
+
+namespace {
+
+using fcgimux::protocol::kHeaderSize;
+using fcgimux::protocol::RecordType;
+
+constexpr int kWarmup = 2000;
+constexpr int kRequests = 10000;
+constexpr std::string_view kBody =
+    "a small response body, the size of a short JSON answer or a redirect page, about one "
+    "hundred bytes\n";
+
+// Answers every request as a small dynamic page would, without allocating.
+class SmallHandler final : public fcgimux::Handler {
+ public:
+  void handle(fcgimux::Request&, fcgimux::Response& response) override {
+    response.header("Content-Type", "text/plain");
+    response.write(kBody);
+  }
+};
+
+// One request as nginx sends it: BEGIN_REQUEST with FCGI_KEEP_CONN, its usual params, an
+// empty body.
+std::string request_bytes() {
+  std::string params;
+  const std::array<std::pair<std::string_view, std::string_view>, 17> pairs{{
+      {"QUERY_STRING", "id=42"},
+      {"REQUEST_METHOD", "GET"},
+      {"CONTENT_TYPE", ""},
+      {"CONTENT_LENGTH", ""},
+      {"SCRIPT_NAME", "/app"},
+      {"REQUEST_URI", "/app?id=42"},
+      {"DOCUMENT_URI", "/app"},
+      {"DOCUMENT_ROOT", "/var/www/html"},
+      {"SERVER_PROTOCOL", "HTTP/1.1"},
+      {"REQUEST_SCHEME", "http"},
+      {"GATEWAY_INTERFACE", "CGI/1.1"},
+      {"SERVER_SOFTWARE", "nginx/1.22.1"},
+      {"REMOTE_ADDR", "127.0.0.1"},
+      {"REMOTE_PORT", "51234"},
+      {"SERVER_ADDR", "127.0.0.1"},
+      {"SERVER_PORT", "80"},
+      {"HTTP_USER_AGENT", "curl/7.88.1"},
+  }};
+  for (const auto& [name, value] : pairs) fcgimux::protocol::append_name_value(params, name, value);
+  std::string out;
+  fcgimux::protocol::append_begin_request(out, 1, 1, fcgimux::protocol::kKeepConn);
+  fcgimux::protocol::append_records(out, RecordType::Params, 1, params);
+  fcgimux::protocol::append_records(out, RecordType::Params, 1, std::string_view());
+  fcgimux::protocol::append_records(out, RecordType::Stdin, 1, std::string_view());
+  return out;
+}
+
+// A blocking loopback client that allocates nothing per request.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      std::perror("connect");
+      std::exit(2);
+    }
+  }
+  ~Client() { ::close(fd_); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends `request` and reads records until END_REQUEST. False on a failure.
+  bool exchange(std::string_view request) {
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size())) {
+      return false;
+    }
+    for (;;) {
+      const ssize_t n = ::recv(fd_, buffer_.data() + filled_, buffer_.size() - filled_, 0);
+      if (n <= 0) return false;
+      filled_ += static_cast<std::size_t>(n);
+      // Walk the complete records; keep a partial one at the front.
+      std::size_t at = 0;
+      bool ended = false;
+      while (filled_ - at >= kHeaderSize) {
+        const auto* header = reinterpret_cast<const unsigned char*>(buffer_.data() + at);
+        const std::size_t length = (std::size_t{header[4]} << 8 | header[5]) + header[6];
+        if (filled_ - at < kHeaderSize + length) break;
+        if (header[1] == static_cast<unsigned char>(RecordType::EndRequest)) ended = true;
+        at += kHeaderSize + length;
+      }
+      std::copy(buffer_.begin() + static_cast<std::ptrdiff_t>(at),
+                buffer_.begin() + static_cast<std::ptrdiff_t>(filled_), buffer_.begin());
+      filled_ -= at;
+      if (ended) return filled_ == 0;
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  std::array<char, 65536> buffer_{};
+  std::size_t filled_ = 0;
+};
+
+}  // namespace
+
+int main() {
+  SmallHandler handler;
+  fcgimux::Config config = fcgimux::test::test_config();
+  config.log_level = fcgimux::LogLevel::Warning;
+  fcgimux::test::TestServer server(handler, config);
+  const std::string& endpoint = server.endpoint();
+  const auto port = static_cast<std::uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));
+  const std::string request = request_bytes();
+  Client client(port);
+  for (int i = 0; i < kWarmup; ++i) {
+    if (!client.exchange(request)) {
+      std::fprintf(stderr, "allocation_test: warm-up request %d failed\n", i);
+      return 2;
+    }
+  }
+  g_counting = true;
+  for (int i = 0; i < kRequests; ++i) {
+    if (!client.exchange(request)) {
+      std::fprintf(stderr, "allocation_test: request %d failed\n", i);
+      return 2;
+    }
+  }
+  g_counting = false;
+  const std::uint64_t allocations = g_allocations.load();
+  std::printf("allocation_test: %llu allocations over %d small GETs: %.2f per request\n",
+              static_cast<unsigned long long>(allocations), kRequests,
+              static_cast<double>(allocations) / kRequests);
+  server.stop();
+  return allocations == 0 ? 0 : 1;
+}
