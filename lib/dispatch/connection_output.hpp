@@ -19,14 +19,14 @@
 // thread's writes, which gather many responses into one writev.) Who writes is decided under
 // mutex_:
 //  - the I/O thread claims the output (claim()) before each write of its own and keeps it until
-//    nothing is left to write (release());
+//    nothing is left to write (release_claim());
 //  - a worker writes only while nobody holds the claim, with mutex_ held across its send (one
 //    non-blocking call), so the two never interleave bytes;
 //  - what a worker's send could not take (the socket buffer filled) stays here as the carry,
 //    the claim passes to the I/O thread, and its next write sends the carry first;
 //  - the End message is queued before mutex_ is released, so an I/O thread that took mutex_
-//    (hold_writers()) and then drains the queue knows of every end already on the socket: the
-//    peer may answer an end with a new request on the same id at once.
+//    (settle()) and then drains the queue knows of every end already on the socket: the peer
+//    may answer an end with a new request on the same id at once.
 // stop_direct() ends the direct path before the connection closes its socket.
 //
 // Threading: Thread-safe, method by method as marked.
