@@ -23,31 +23,27 @@ SharedState::SharedState(const Config& config, unsigned workers, OutboundQueue::
                        &body_buffers},
       board(!config.status_path.empty() || config.slow_request_threshold.count() > 0
                 ? std::make_unique<WorkerBoard>(workers, counters)
-                : nullptr) {}
+                : nullptr),
+      running(std::make_unique<Running[]>(workers)) {}
 
 WorkerPool::WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Handler& handler)
     : shared_(std::move(shared)) {
-  {
-    const std::lock_guard lock(shared_->running_mutex);
-    shared_->running.assign(count, {});
-  }
   threads_.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     // Each thread holds the shared state itself: it may outlive the pool (see abandon()).
     threads_.emplace_back([shared = shared_, &handler, i](std::stop_token stop) {
       WorkerBoard* const board = shared->board.get();
       if (board != nullptr) board->attach(static_cast<unsigned>(i));
-      const auto set_running = [&](const Exchange* exchange) {
-        const std::lock_guard lock(shared->running_mutex);
-        shared->running[i] = {exchange, std::chrono::steady_clock::now()};
-      };
+      SharedState::Running& slot = shared->running[i];
       while (Exchange* exchange = shared->queue.pop(stop)) {
-        set_running(exchange);
+        slot.since.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                         std::memory_order_relaxed);
+        slot.exchange.store(exchange, std::memory_order_release);
         {
           const WorkerBoard::Shift shift(board, static_cast<unsigned>(i), *exchange);
           exchange->run(handler);
         }
-        set_running(nullptr);
+        slot.exchange.store(nullptr, std::memory_order_release);
       }
     });
   }
@@ -55,25 +51,29 @@ WorkerPool::WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Hand
 
 std::optional<WorkerPool::Worker> WorkerPool::running(
     const Exchange& exchange, std::chrono::steady_clock::time_point admitted_at) const {
-  const std::lock_guard lock(shared_->running_mutex);
-  for (std::size_t i = 0; i < shared_->running.size(); ++i) {
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
     const SharedState::Running& slot = shared_->running[i];
+    if (slot.exchange.load(std::memory_order_acquire) != &exchange) continue;
+    const std::chrono::steady_clock::time_point since{
+        std::chrono::steady_clock::duration(slot.since.load(std::memory_order_relaxed))};
     // A slot not yet cleared may name an exchange freed since, whose address a later one
-    // took: that one was admitted after the slot was set.
-    if (slot.exchange == &exchange && slot.since >= admitted_at) return Worker{i, slot.since};
+    // took (exchanges are also recycled): that one was admitted after the slot was set.
+    if (since >= admitted_at) return Worker{i, since};
   }
   return std::nullopt;
 }
 
 std::size_t WorkerPool::abandon() noexcept {
   std::size_t detached = 0;
-  const std::lock_guard lock(shared_->running_mutex);
   for (std::size_t i = 0; i < threads_.size(); ++i) {
     threads_[i].request_stop();
     // A worker whose slot is empty is waiting for the queue, or has just popped an exchange
     // that the server has stopped by now (run() then skips the handler): joining it is
     // bounded.
-    if (shared_->running[i].exchange == nullptr || !threads_[i].joinable()) continue;
+    if (shared_->running[i].exchange.load(std::memory_order_acquire) == nullptr ||
+        !threads_[i].joinable()) {
+      continue;
+    }
     threads_[i].detach();
     ++detached;
   }

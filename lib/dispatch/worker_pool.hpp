@@ -13,10 +13,10 @@
 // moves the abandoned exchanges and outputs into the block, so they are freed with it, when
 // the last thread lets go of it.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -51,14 +51,16 @@ struct SharedState {
   // Each worker's request, for the status page and the slow log; null when neither is on.
   const std::unique_ptr<WorkerBoard> board;
 
-  // Which worker runs which exchange, since when. Set and cleared by each worker around a
-  // request, read by the I/O thread to name stuck requests.
+  // Which worker runs which exchange, since when: one slot per worker, set and cleared by
+  // that worker around each request (`since` first, then `exchange`), read by the I/O thread
+  // to name stuck requests. Atomics, not a lock shared by every worker on every request: a
+  // reader may pair a new exchange with the time of the one before, which only makes a stuck
+  // request's age look longer by the gap between two requests.
   struct Running {
-    const Exchange* exchange = nullptr;
-    std::chrono::steady_clock::time_point since;
+    std::atomic<const Exchange*> exchange{nullptr};
+    std::atomic<std::chrono::steady_clock::rep> since{0};
   };
-  std::mutex running_mutex;
-  std::vector<Running> running;  // by worker index; Guarded by running_mutex.
+  const std::unique_ptr<Running[]> running;  // by worker index
 
   // I/O thread only, and only once the pool has abandoned workers: what abandoned workers may
   // still touch. Declared last, so the exchanges go before anything they refer to.
