@@ -3,12 +3,17 @@
 // Config::reuse_port while the old one still serves, then the old one stops and drains. Traffic
 // driven all the while, on a new connection per request as web servers without keep-alive
 // send it, must see no failure at all.
+//
+// As docs/restart.md deploys it, with net.ipv4.tcp_migrate_req=1 (scripts/dev test sets it when
+// it can). Without it the kernel resets a connection that reaches the old listener between the
+// drain's last accept and the listener's close: such resets are then reported, not failed.
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -26,6 +31,14 @@
 
 namespace fcgimux::test {
 namespace {
+
+// Whether the kernel hands connections queued on a closing SO_REUSEPORT listener to another
+// listener of the group.
+bool kernel_migrates_requests() {
+  std::ifstream setting("/proc/sys/net/ipv4/tcp_migrate_req");
+  int value = 0;
+  return setting >> value && value == 1;
+}
 
 // Requests driven from several threads, each on a new connection, until stopped. Counts the
 // requests answered correctly and keeps the first failures.
@@ -58,7 +71,14 @@ class Traffic {
     return completed_;
   }
 
-  // The first failures, one line each.
+  // Connections reset on connect or on the first send: what the kernel does to a connection
+  // queued on a listener as it closes, when it does not migrate it.
+  std::uint64_t resets() const {
+    const std::lock_guard lock(mutex_);
+    return resets_;
+  }
+
+  // The first failures, one line each (resets the kernel may make are counted by resets()).
   std::string failures() const {
     const std::lock_guard lock(mutex_);
     std::string lines;
@@ -97,6 +117,8 @@ class Traffic {
         const std::lock_guard lock(mutex_);
         if (failure.empty()) {
           ++completed_;
+        } else if (tolerate_resets_ && is_reset(failure)) {
+          ++resets_;
         } else if (failures_.size() < 10) {
           failures_.push_back(params[1].second + ": " + failure);
         }
@@ -105,10 +127,17 @@ class Traffic {
     }
   }
 
+  static bool is_reset(const std::string& failure) {
+    return failure.find("Connection reset by peer") != std::string::npos &&
+           (failure.starts_with("connect") || failure.starts_with("send"));
+  }
+
   const std::string endpoint_;
+  const bool tolerate_resets_ = !kernel_migrates_requests();
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::uint64_t completed_ = 0;        // Guarded by mutex_.
+  std::uint64_t resets_ = 0;           // Guarded by mutex_.
   std::vector<std::string> failures_;  // Guarded by mutex_.
   std::vector<std::jthread> threads_;  // last: joined before the members they use go
 };
@@ -144,6 +173,10 @@ TEST_CASE("a restart from one server to another on the same port loses no reques
 
   INFO("failures:\n" << traffic.failures());
   CHECK(traffic.failures().empty());
+  if (traffic.resets() > 0) {
+    WARN(traffic.resets() << " connections reset as the old listener closed: this kernel has "
+                             "net.ipv4.tcp_migrate_req=0 (docs/restart.md)");
+  }
   const Stats old_stats = old_server->server().stats();
   const Stats new_stats = new_server.server().stats();
   CHECK(old_stats.requests_completed > 0);
