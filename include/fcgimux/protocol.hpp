@@ -277,10 +277,12 @@ void append_end_request(std::string& out, std::uint16_t request_id, std::uint32_
 /// FastCGI 1.0 §4.2: FCGI_UNKNOWN_TYPE on the null request id, naming the type.
 void append_unknown_type(std::string& out, std::uint8_t type);
 /// FastCGI 1.0 §4.1: one FCGI_GET_VALUES record on the null request id, asking for `names`
-/// (their values empty). Requires: the pairs fit in one record (kMaxContentLength bytes).
+/// (their values empty). Throws std::length_error, appending nothing, when the pairs do not fit
+/// in one record (kMaxContentLength bytes).
 void append_get_values(std::string& out, std::span<const std::string_view> names);
-/// FastCGI 1.0 §4.1: one FCGI_GET_VALUES_RESULT record on the null request id. Requires: the
-/// pairs fit in one record (kMaxContentLength bytes).
+/// FastCGI 1.0 §4.1: one FCGI_GET_VALUES_RESULT record on the null request id. Throws
+/// std::length_error, appending nothing, when the pairs do not fit in one record
+/// (kMaxContentLength bytes).
 void append_get_values_result(std::string& out, std::span<const NameValue> values);
 
 }  // namespace fcgimux::protocol

@@ -2,10 +2,10 @@
 // Record headers and the fixed-size bodies of FastCGI 1.0 §4 and §5.
 
 #include <array>
-#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -29,10 +29,15 @@ void append_bytes(std::string& out, std::span<const std::byte> bytes) {
   out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-// Appends one record whose content fits in one record, padded to a multiple of 8 (§3.3).
+// Appends one record, padded to a multiple of 8 (§3.3). A content length past 16 bits would be
+// cut short in the header and its bytes read as the next records, so it is refused in every
+// build, before anything is appended.
 void append_record(std::string& out, RecordType type, std::uint16_t request_id,
                    std::span<const std::byte> content) {
-  assert(content.size() <= kMaxContentLength);
+  if (content.size() > kMaxContentLength) {
+    throw std::length_error("FastCGI record content of " + std::to_string(content.size()) +
+                            " bytes, past 65535");
+  }
   const auto padding = padding_for(content.size());
   std::array<std::byte, kHeaderSize> header{};
   encode_header({.type = type,

@@ -9,6 +9,9 @@
 //  3. Re-encoding the records and decoding them again gives the same records.
 //  4. The bodies parse within bounds: fixed-size bodies exactly when they are 8 bytes, and
 //     name-value pairs as views into their record.
+//  5. No record is ever encoded past 65,535 content bytes: answering a FCGI_GET_VALUES query
+//     with every pair it names either gives one record that decodes to those pairs, or is
+//     refused (std::length_error) with nothing appended.
 
 #include <algorithm>
 #include <array>
@@ -17,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -47,6 +51,44 @@ struct Decoded {
 bool contains(std::span<const std::byte> outer, std::span<const std::byte> inner) {
   return inner.empty() || (inner.data() >= outer.data() &&
                            inner.data() + inner.size() <= outer.data() + outer.size());
+}
+
+// Invariant 5, for the pairs of one FCGI_GET_VALUES query, each answered with a value as long
+// as its name.
+void check_answer(std::span<const protocol::NameValue> asked) {
+  std::vector<std::string> values;
+  std::size_t size = 0;
+  for (const auto& pair : asked) {
+    values.emplace_back(pair.name.size(), '1');
+    size += protocol::name_value_size(pair.name, values.back());
+  }
+  std::vector<protocol::NameValue> answers;
+  for (std::size_t i = 0; i < asked.size(); ++i) answers.push_back({asked[i].name, values[i]});
+  std::string out = "before";
+  try {
+    protocol::append_get_values_result(out, answers);
+  } catch (const std::length_error&) {
+    check(size > protocol::kMaxContentLength && out == "before",
+          "only an answer past one record is refused, and it appends nothing");
+    return;
+  }
+  check(size <= protocol::kMaxContentLength, "an answer past one record is refused");
+  std::span<const std::byte> encoded = std::as_bytes(std::span(out)).subspan(6);
+  protocol::Decoder decoder;
+  protocol::Record record;
+  check(decoder.next(encoded, record) == protocol::DecodeStatus::Record &&
+            record.header.type == protocol::RecordType::GetValuesResult &&
+            record.content.size() == size,
+        "the answer is one record");
+  const std::string_view block(reinterpret_cast<const char*>(record.content.data()),
+                               record.content.size());
+  protocol::Record next;
+  check(decoder.next(encoded, next) == protocol::DecodeStatus::NeedMore && encoded.empty() &&
+            decoder.at_record_boundary(),
+        "the answer is one whole record, nothing after it");
+  std::vector<protocol::NameValue> decoded;
+  check(protocol::parse_name_values(block, decoded) == protocol::Error::None && decoded == answers,
+        "the answer decodes to the pairs");
 }
 
 void check_body(const protocol::Record& record) {
@@ -86,6 +128,7 @@ void check_body(const protocol::Record& record) {
                   contains(content, std::as_bytes(std::span(pair.value))),
               "pairs view their record");
       }
+      if (record.header.type == protocol::RecordType::GetValues) check_answer(pairs);
       break;
     }
     default:
