@@ -59,8 +59,10 @@ class EchoHandler : public fcgimux::Handler {
       never_notified.wait_for(lock, request.stop_token(), std::chrono::milliseconds(*sleep_ms),
                               [] { return false; });
     }
-    if (const auto status = query_number(query, "status"))
-      response.status(static_cast<int>(*status));
+    if (const auto status = query_number(query, "status")) {
+      // Past int's range, a value the library refuses rather than one wrapped into range.
+      response.status(static_cast<int>(std::min<std::uint64_t>(*status, 1'000)));
+    }
     response.header("Content-Type", "text/plain");
 
     std::array<char, kChunkSize> chunk;

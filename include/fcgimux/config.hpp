@@ -75,8 +75,15 @@ struct Config {
   OverloadReply overload_reply = OverloadReply::Automatic;
 
   /// Bytes of name-value pairs one request may send in PARAMS; past it the request is answered
-  /// 431 at once (and the rest of its records are ignored); the connection goes on.
+  /// 431 at once (and the rest of its records are ignored); the connection goes on. It also
+  /// bounds what one connection holds for all its requests whose params have not ended yet: a
+  /// PARAMS record that would take them past it is answered 431 the same way.
   std::size_t max_params_bytes = 64 * 1024;
+  /// Bytes of params held at once across every connection for requests whose params have not
+  /// ended yet (see Stats::params_pending). A PARAMS record that would take the total past this
+  /// is refused: its request is answered at once as `overload_reply` says. Requests whose
+  /// params never end are held until `idle_timeout` closes their connection.
+  std::size_t pending_params_budget = 32 * 1024 * 1024;
   /// Unread body bytes buffered for one request. When a request holds this much, the server
   /// stops reading its connection (TCP pushes back on the client) until the handler reads.
   std::size_t request_body_budget = 256 * 1024;

@@ -24,6 +24,7 @@ Stats Counters::snapshot() const noexcept {
       .bytes_out = get(bytes_out),
       .input_buffered = get(input_buffered),
       .output_buffered = get(output_buffered),
+      .params_pending = get(params_pending),
       .requests_running_max = get(requests_running_max),
       .requests_queued_max = get(requests_queued_max),
       .slow_requests = get(slow_requests),

@@ -30,6 +30,7 @@ struct Counters {
   Counter bytes_out{0};
   Counter input_buffered{0};
   Counter output_buffered{0};
+  Counter params_pending{0};
   Counter requests_running_max{0};
   Counter requests_queued_max{0};
   Counter slow_requests{0};

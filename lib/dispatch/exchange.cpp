@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "dispatch/access_log.hpp"
-#include "fcgimux/http.hpp"
+#include "http/server_response.hpp"
 
 namespace fcgimux::dispatch {
 
@@ -63,6 +63,7 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
   keep_conn_ = keep_conn;
   output_ = &output;
   connection = nullptr;
+  params_ended = false;
   admitted = false;
   params_block_.clear();
   params_.clear();
@@ -76,10 +77,13 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
   // A stop source once stopped stays stopped: only then is a new one made.
   if (stop_.stop_requested()) stop_ = std::stop_source();
   holds_slot_.store(false, std::memory_order_relaxed);
+  stop_reason_.store(StopReason::None, std::memory_order_relaxed);
   chunk_.clear();
   status_ = 200;
   headers_.clear();
   headers_sent_ = false;
+  output_started_ = false;
+  status_refused_ = false;
   stderr_used_ = false;
   app_status_ = 0;
   body_bytes_ = 0;
@@ -201,8 +205,25 @@ bool Exchange::release_slot() noexcept {
   return true;
 }
 
+void Exchange::stop(StopReason reason) noexcept {
+  StopReason none = StopReason::None;
+  stop_reason_.compare_exchange_strong(none, reason, std::memory_order_relaxed);
+  stop_.request_stop();
+}
+
 void Exchange::set_status(int code) noexcept {
-  if (!headers_sent_) status_ = code;
+  if (headers_sent_) return;
+  // RFC 9110 §15: a status code is three digits. Anything else would go out as a malformed
+  // Status header; the handler has a bug, so the client gets a 500 and the log says why.
+  if (code < 100 || code > 999) {
+    if (!std::exchange(status_refused_, true)) {
+      context_.logger.log(LogLevel::Warning,
+                          "conn {} req {}: status {} refused (not 100-999): answering 500",
+                          connection_id_, id_, code);
+    }
+    code = 500;
+  }
+  status_ = code;
 }
 
 void Exchange::add_header(std::string_view name, std::string_view value) {
@@ -220,10 +241,8 @@ void Exchange::send_headers() {
   if (headers_sent_) return;
   headers_sent_ = true;
   if (chunk_.empty()) chunk_.assign(kHeaderSize, '\0');
-  chunk_.append("Status: ").append(std::to_string(status_));
-  if (const std::string_view reason = http::reason_phrase(status_); !reason.empty()) {
-    chunk_.append(" ").append(reason);
-  }
+  chunk_.append("Status: ");
+  http::append_status_line(chunk_, status_);
   chunk_.append("\r\n").append(headers_).append("\r\n");
   headers_.clear();
 }
@@ -267,6 +286,7 @@ bool Exchange::send_chunk() {
     const ConnectionOutput::Written written =
         output_->write_now(chunk_, wake, ConnectionOutput::Then::Nothing);
     if (written != ConnectionOutput::Written::None) {
+      output_started_ = true;
       // After a carry, later records queue behind it.
       if (written == ConnectionOutput::Written::Part) queued_records_ = true;
       chunk_.assign(kHeaderSize, '\0');
@@ -300,13 +320,11 @@ void Exchange::answer_failure(int code, std::string_view what) noexcept {
 void Exchange::answer_status(int code) noexcept {
   if (headers_sent_ || stopped()) return;
   try {
+    // The whole response is the server's: it goes out as the handler's header block would.
     status_ = code;
-    headers_ = "Content-Type: text/plain\r\n";
-    if (code == 503) headers_ += "Retry-After: 1\r\n";
-    chunk_.clear();
-    const std::string body =
-        std::to_string(code) + " " + std::string(http::reason_phrase(code)) + "\n";
-    write(std::as_bytes(std::span(body)));
+    headers_sent_ = true;
+    chunk_.assign(kHeaderSize, '\0');
+    chunk_.append(http::server_response(code));
   } catch (...) {
     // Out of memory while answering: the request still ends, without a body.
   }
@@ -386,6 +404,7 @@ std::string Exchange::access_line(std::chrono::steady_clock::time_point started,
 
 void Exchange::send_records(std::string records) {
   queued_records_ = true;
+  output_started_ = true;
   context_.outbound.push({Outbound::Kind::Records, this, std::move(records)});
 }
 
@@ -397,9 +416,27 @@ void Exchange::finish() noexcept {
   // The handler is done: its slot goes to the next request before the client can see the
   // end and send one.
   release_slot();
-  if (!stopped()) send_headers();
-  if (!stopped() && chunk_.size() > kHeaderSize) {
-    seal_chunk();
+  const StopReason reason = stop_reason_.load(std::memory_order_relaxed);
+  if (reason == StopReason::Deadline || reason == StopReason::Shutdown) {
+    if (output_started_) {
+      // Part of the response went out and the rest never will: ending it with
+      // FCGI_REQUEST_COMPLETE would pass a short response off as whole. The connection closes
+      // instead, without an END_REQUEST for it, and the web server reports the error.
+      context_.outbound.push({Outbound::Kind::Cut, this, {}});
+      return;
+    }
+    // Nothing of the handler's response went out: the client gets a whole one, a 503.
+    status_ = 503;
+    chunk_.clear();
+    protocol::append_records(chunk_, protocol::RecordType::Stdout, id_,
+                             http::server_response(503));
+  } else if (!stopped()) {
+    send_headers();
+    if (chunk_.size() > kHeaderSize) {
+      seal_chunk();
+    } else {
+      chunk_.clear();
+    }
   } else {
     chunk_.clear();
   }

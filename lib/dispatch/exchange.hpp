@@ -63,6 +63,15 @@ struct ExchangeContext {
   BufferPool* body_buffers;                 // null: each body stream allocates its own
 };
 
+// Why a request was stopped; the first reason given wins.
+enum class StopReason : unsigned char {
+  None,
+  ClientAbort,       // FCGI_ABORT_REQUEST
+  ConnectionClosed,  // the connection closed (the peer, bad input, a write error)
+  Deadline,          // Config::request_timeout
+  Shutdown,          // the shutdown deadline
+};
+
 // Threading: as the file comment says, method by method.
 class Exchange {
  public:
@@ -91,6 +100,8 @@ class Exchange {
   protocol::Error append_params(std::span<const std::byte> piece);
   // Parses the complete params block (the empty PARAMS record arrived).
   protocol::Error finish_params();
+  // Bytes of params appended so far.
+  std::size_t params_size() const noexcept { return params_block_.bytes().size(); }
 
   // --- I/O thread, any time -----------------------------------------------------------------
   // Appends body bytes. Returns true when this push filled the stream's budget: the caller
@@ -105,7 +116,7 @@ class Exchange {
   // Whether the last push filled a budget that no ResumeRead has released yet.
   bool holds_reader() const;
   // Cancels the request: its stop token fires, blocked reads and writes return.
-  void stop() noexcept { stop_.request_stop(); }
+  void stop(StopReason reason) noexcept;
   bool stopped() const noexcept { return stop_.stop_requested(); }
 
   // The request's share of Counters::requests_in_flight. take_slot(): the I/O thread, at
@@ -117,6 +128,7 @@ class Exchange {
   // I/O thread only: the connection the request arrived on (opaque to this layer) and
   // whether the request is admitted (queued or running), as the connection tracks it.
   io::Connection* connection = nullptr;
+  bool params_ended = false;  // the empty PARAMS record arrived, or the request left before
   bool admitted = false;
   // When it was admitted: written by the I/O thread before the queue hands the exchange to a
   // worker (the queue's mutex orders the two), then read-only.
@@ -188,12 +200,15 @@ class Exchange {
   Stream data_;   // Guarded by mutex_.
   std::stop_source stop_;
   std::atomic<bool> holds_slot_{false};  // see take_slot()
+  std::atomic<StopReason> stop_reason_{StopReason::None};  // set before stop_ fires
 
   // Output: the worker's only.
   std::string chunk_;  // one STDOUT record being built: 8-byte header space, then content
   int status_ = 200;
   std::string headers_;  // "Name: value\r\n" lines
   bool headers_sent_ = false;
+  bool output_started_ = false;  // a record of the response went out, or is on its way
+  bool status_refused_ = false;  // set_status() logged a code out of range
   bool stderr_used_ = false;
   std::uint32_t app_status_ = 0;
   std::uint64_t body_bytes_ = 0;  // written by the handler, for the access log

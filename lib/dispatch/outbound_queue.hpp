@@ -29,6 +29,9 @@ struct Outbound {
                  // The worker gives up the exchange with this message (or, the queue
                  // closed, hands it to nobody: see Exchange, step 4).
     ResumeRead,  // the request's unread body fell under its budget
+    Cut,         // the handler is done, but its response was cut short by the server's stop:
+                 // the connection must close without an END_REQUEST for it. The worker gives
+                 // up the exchange as with End.
   };
   Kind kind;
   Exchange* exchange;

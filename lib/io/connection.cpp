@@ -9,6 +9,7 @@
 #include <optional>
 #include <utility>
 
+#include "http/server_response.hpp"
 #include "io/server_core.hpp"
 
 namespace fcgimux::io {
@@ -140,12 +141,19 @@ void Connection::handle_management(const protocol::Record& record) {
   const std::string max_reqs = std::to_string(
       config.multiplex ? std::min(config.max_requests, config.max_requests_per_connection)
                        : config.max_requests);
+  const protocol::NameValue known[] = {{protocol::kMaxConns, max_conns},
+                                       {protocol::kMaxReqs, max_reqs},
+                                       {protocol::kMpxsConns, config.multiplex ? "1" : "0"}};
+  // Each known name is answered once, in the order first asked, however often a query repeats
+  // it: the answer then always fits in one record.
   std::vector<protocol::NameValue> answers;
   for (const protocol::NameValue& pair : asked) {
-    if (pair.name == protocol::kMaxConns) answers.push_back({protocol::kMaxConns, max_conns});
-    if (pair.name == protocol::kMaxReqs) answers.push_back({protocol::kMaxReqs, max_reqs});
-    if (pair.name == protocol::kMpxsConns) {
-      answers.push_back({protocol::kMpxsConns, config.multiplex ? "1" : "0"});
+    for (const protocol::NameValue& answer : known) {
+      if (pair.name != answer.name) continue;
+      if (std::none_of(answers.begin(), answers.end(),
+                       [&](const protocol::NameValue& a) { return a.name == answer.name; })) {
+        answers.push_back(answer);
+      }
     }
   }
   std::string answer;
@@ -177,7 +185,7 @@ void Connection::handle_begin(const protocol::Record& record) {
     server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: role {} not served", id_,
                        request_id, body.role);
     Counters::add(server_.counters.requests_refused);
-    reply(request_id, ProtocolStatus::UnknownRole, 0, {});
+    reply(request_id, ProtocolStatus::UnknownRole);
     return close_if_done();
   }
   if (!requests_.empty() &&
@@ -188,7 +196,7 @@ void Connection::handle_begin(const protocol::Record& record) {
                        "conn {} req {}: refused: {} requests in flight on this connection", id_,
                        request_id, requests_.size());
     Counters::add(server_.counters.requests_refused);
-    reply(request_id, ProtocolStatus::CantMpxConn, 0, {});
+    reply(request_id, ProtocolStatus::CantMpxConn);
     return close_if_done();
   }
   Exchange* exchange = server_.make_exchange(
@@ -209,11 +217,11 @@ void Connection::handle_abort(std::uint16_t request_id) {
       Counters::sub(server_.counters.requests_queued);
       Counters::add(server_.counters.requests_aborted);
     }
-    reply(request_id, ProtocolStatus::RequestComplete, 0, {});
+    reply(request_id, ProtocolStatus::RequestComplete);
     remove(*exchange);
     return close_if_done();
   }
-  exchange->stop();
+  exchange->stop(dispatch::StopReason::ClientAbort);
 }
 
 void Connection::handle_params(Exchange& exchange, std::span<const std::byte> content) {
@@ -224,28 +232,51 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
   }
   const std::uint16_t request_id = exchange.id();
   if (!content.empty()) {
-    if (exchange.append_params(content) == protocol::Error::None) return;
-    server_.logger.log(LogLevel::Warning,
-                       "conn {} req {}: refused: params larger than max_params_bytes ({})", id_,
-                       request_id, server_.config.max_params_bytes);
-    Counters::add(server_.counters.requests_refused);
-    remove(exchange);
-    reply(request_id, ProtocolStatus::RequestComplete, 431, "request params too large\n");
-    return close_if_done();
+    // Params held for requests whose params have not ended are bounded three ways: each
+    // request's by max_params_bytes (in the exchange), the connection's together by the same,
+    // and the server's together by pending_params_budget.
+    if (!server_.hold_pending_params(content.size())) {
+      server_.logger.log(LogLevel::Warning,
+                         "conn {} req {}: refused: params of requests still sending theirs past "
+                         "pending_params_budget ({})",
+                         id_, request_id, server_.config.pending_params_budget);
+      remove(exchange);
+      reply_overloaded(request_id, false);
+      return close_if_done();
+    }
+    const std::size_t limit = server_.config.max_params_bytes;
+    if (pending_params_ + content.size() > limit ||
+        exchange.append_params(content) != protocol::Error::None) {
+      server_.release_pending_params(content.size());
+      server_.logger.log(LogLevel::Warning,
+                         "conn {} req {}: refused: params larger than max_params_bytes ({}){}",
+                         id_, request_id, limit,
+                         pending_params_ > exchange.params_size()
+                             ? " with this connection's other requests still sending theirs"
+                             : "");
+      Counters::add(server_.counters.requests_refused);
+      remove(exchange);
+      reply(request_id, ProtocolStatus::RequestComplete, http::server_response(431));
+      return close_if_done();
+    }
+    pending_params_ += content.size();
+    return;
   }
   // FastCGI 1.0 §3.3: an empty record ends the PARAMS stream; the request is complete enough
-  // to run.
+  // to run. Its end is the progress the idle clock counts, whatever the answer.
+  end_params(exchange);
+  if (admitted_here_ == 0) idle_since_ = now();
   if (const protocol::Error error = exchange.finish_params(); error != protocol::Error::None) {
     server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: bad params: {}", id_,
                        request_id, protocol::to_string(error));
     Counters::add(server_.counters.requests_refused);
     remove(exchange);
-    reply(request_id, ProtocolStatus::RequestComplete, 400, "malformed request params\n");
+    reply(request_id, ProtocolStatus::RequestComplete, http::server_response(400));
     return close_if_done();
   }
   if (const std::optional<std::string> page = server_.pages.answer(exchange)) {
     remove(exchange);
-    reply_page(request_id, *page);
+    reply(request_id, ProtocolStatus::RequestComplete, *page);
     return close_if_done();
   }
   if (const std::uint64_t limit = server_.config.max_body_bytes; limit > 0) {
@@ -256,13 +287,13 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
                          request_id, *length, limit);
       Counters::add(server_.counters.requests_refused);
       remove(exchange);
-      reply(request_id, ProtocolStatus::RequestComplete, 413, "request body too large\n");
+      reply(request_id, ProtocolStatus::RequestComplete, http::server_response(413));
       return close_if_done();
     }
   }
   if (!server_.admit(exchange)) {
     remove(exchange);
-    reply_overloaded(request_id);
+    reply_overloaded(request_id, true);
     return close_if_done();
   }
   ++admitted_here_;
@@ -272,6 +303,14 @@ void Connection::handle_body(Exchange& exchange, const protocol::Record& record)
   const bool is_stdin = record.header.type == RecordType::Stdin;
   // FCGI_DATA belongs to the Filter role; anything else has no reader for it.
   if (!is_stdin && exchange.role() != protocol::Role::Filter) return;
+  if (!exchange.admitted) {
+    // FastCGI 1.0 §6.2-6.4: the body streams come after the params. Body bytes held for a
+    // request that may never be admitted would escape every bound.
+    server_.logger.log(LogLevel::Warning,
+                       "conn {}: closed: {} for request {} before the end of its FCGI_PARAMS", id_,
+                       protocol::to_string(record.header.type), exchange.id());
+    return close(LogLevel::Debug, "body before params");
+  }
   if (exchange.stopped()) return;
   if (record.content.empty()) {
     return is_stdin ? exchange.end_stdin() : exchange.end_data();
@@ -290,37 +329,27 @@ Exchange* Connection::find(std::uint16_t request_id) const noexcept {
   return nullptr;
 }
 
-void Connection::reply(std::uint16_t request_id, ProtocolStatus status, int http_status,
-                       std::string_view body) {
+void Connection::reply(std::uint16_t request_id, ProtocolStatus status, std::string_view response) {
   std::string records;
-  if (http_status != 0) {
-    std::string response =
-        "Status: " + std::to_string(http_status) + "\r\nContent-Type: text/plain\r\n";
-    if (http_status == 503) response += "Retry-After: 1\r\n";
-    response.append("\r\n").append(body);
+  if (!response.empty()) {
     protocol::append_records(records, RecordType::Stdout, request_id, as_bytes(response));
     protocol::append_records(records, RecordType::Stdout, request_id, std::string_view());
   }
   protocol::append_end_request(records, request_id, 0, status);
   queue_bytes(std::move(records), false);
-  // A request answered here ends as surely as one a worker ran: the connection is busy, not
-  // idle, however many of its requests end this way.
-  if (admitted_here_ == 0) idle_since_ = now();
 }
 
-void Connection::reply_page(std::uint16_t request_id, std::string_view response) {
-  std::string records;
-  protocol::append_records(records, RecordType::Stdout, request_id, as_bytes(response));
-  protocol::append_records(records, RecordType::Stdout, request_id, std::string_view());
-  protocol::append_end_request(records, request_id, 0, ProtocolStatus::RequestComplete);
-  queue_bytes(std::move(records), false);
-}
-
-void Connection::reply_overloaded(std::uint16_t request_id) {
+void Connection::reply_overloaded(std::uint16_t request_id, bool log) {
   Counters::add(server_.counters.requests_overloaded);
-  server_.logger.log(LogLevel::Warning,
-                     "conn {} req {}: refused: overloaded ({} requests admitted)", id_, request_id,
-                     server_.config.max_requests);
+  if (log) {
+    server_.logger.log(LogLevel::Warning,
+                       "conn {} req {}: refused: overloaded ({} requests admitted)", id_,
+                       request_id, server_.config.max_requests);
+  }
+  answer_unavailable(request_id);
+}
+
+void Connection::answer_unavailable(std::uint16_t request_id) {
   OverloadReply how = server_.config.overload_reply;
   if (how == OverloadReply::Automatic) {
     // A client that multiplexes knows FCGI_OVERLOADED; one that sends a request per
@@ -328,13 +357,21 @@ void Connection::reply_overloaded(std::uint16_t request_id) {
     how = requests_.empty() ? OverloadReply::Http503 : OverloadReply::ProtocolStatus;
   }
   if (how == OverloadReply::ProtocolStatus) {
-    reply(request_id, ProtocolStatus::Overloaded, 0, {});
+    reply(request_id, ProtocolStatus::Overloaded);
   } else {
-    reply(request_id, ProtocolStatus::RequestComplete, 503, "server overloaded\n");
+    reply(request_id, ProtocolStatus::RequestComplete, http::server_response(503));
   }
 }
 
+void Connection::end_params(Exchange& exchange) noexcept {
+  if (exchange.params_ended) return;
+  exchange.params_ended = true;
+  pending_params_ -= exchange.params_size();
+  server_.release_pending_params(exchange.params_size());
+}
+
 void Connection::remove(Exchange& exchange) noexcept {
+  end_params(exchange);
   if (exchange.holds_reader()) release_reading();
   if (exchange.admitted) {
     server_.release_admission(exchange);
@@ -428,6 +465,17 @@ bool Connection::deliver(dispatch::Outbound& message) noexcept {
     release_budget(message.bytes.size());
     close(LogLevel::Error, e.what());
   }
+  if (message.kind == dispatch::Outbound::Kind::Cut) {
+    const std::uint16_t request_id = exchange.id();
+    remove(exchange);
+    server_.logger.log(LogLevel::Warning,
+                       "conn {} req {}: closed: response cut short by the server's stop, so it "
+                       "gets no END_REQUEST",
+                       id_, request_id);
+    close(LogLevel::Debug, "response cut short");
+    free_if_done();
+    return false;
+  }
   if (message.kind == dispatch::Outbound::Kind::End) {
     served_ = true;
     remove(exchange);
@@ -512,7 +560,7 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
       Counters::add(server_.counters.requests_aborted);
       remove(*exchange);
     } else {
-      exchange->stop();
+      exchange->stop(dispatch::StopReason::ConnectionClosed);
     }
   }
   if (output_) output_->close();
@@ -563,7 +611,7 @@ void Connection::sweep(std::uint64_t now) noexcept {
       server_.logger.log(LogLevel::Warning,
                          "conn {} req {}: cancelled: past request_timeout ({} ms)", id_,
                          exchange->id(), config.request_timeout.count());
-      exchange->stop();
+      exchange->stop(dispatch::StopReason::Deadline);
     }
   }
 }
@@ -574,12 +622,15 @@ void Connection::cancel_requests() noexcept {
     if (!exchange->admitted) {
       remove(*exchange);
     } else if (server_.queue.remove(exchange)) {
+      // Never ran, so the whole answer is the server's: the one it gives when it cannot take a
+      // request.
       Counters::sub(server_.counters.requests_queued);
       Counters::add(server_.counters.requests_aborted);
-      reply(exchange->id(), ProtocolStatus::RequestComplete, 0, {});
+      const std::uint16_t request_id = exchange->id();
       remove(*exchange);
+      answer_unavailable(request_id);
     } else {
-      exchange->stop();
+      exchange->stop(dispatch::StopReason::Shutdown);
     }
   }
   flush();

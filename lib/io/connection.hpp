@@ -128,13 +128,18 @@ class Connection {
   void handle_body(dispatch::Exchange& exchange, const protocol::Record& record);
 
   dispatch::Exchange* find(std::uint16_t request_id) const noexcept;
-  // Answers request `request_id` at once, without a worker: an HTTP error response (when
-  // `http_status` is non-zero), then END_REQUEST with `status`.
-  void reply(std::uint16_t request_id, protocol::ProtocolStatus status, int http_status,
-             std::string_view body);
-  void reply_overloaded(std::uint16_t request_id);
-  // Answers request `request_id` at once with `response`, a complete CGI response.
-  void reply_page(std::uint16_t request_id, std::string_view response);
+  // Answers request `request_id` at once, without a worker: `response` (a whole CGI response)
+  // on FCGI_STDOUT unless empty, then END_REQUEST with `status`.
+  void reply(std::uint16_t request_id, protocol::ProtocolStatus status,
+             std::string_view response = {});
+  // Answers request `request_id` as Config::overload_reply says, counted as overloaded;
+  // `log`: with the line that names max_requests.
+  void reply_overloaded(std::uint16_t request_id, bool log);
+  // Answers request `request_id` as Config::overload_reply says, counting nothing.
+  void answer_unavailable(std::uint16_t request_id);
+  // The params of `exchange` ended (or it is leaving before they did): they no longer count
+  // as pending, on this connection or the server.
+  void end_params(dispatch::Exchange& exchange) noexcept;
   // Takes `exchange` out of the table and deletes it; an admitted one releases its admission.
   // Requires: no worker holds it (never admitted, taken back out of the queue, or ended).
   void remove(dispatch::Exchange& exchange) noexcept;
@@ -165,7 +170,11 @@ class Connection {
   bool receiving_ = false;                     // received() holds bytes not yet decoded
   std::size_t read_holds_ = 0;                 // requests whose body budget is full
   std::size_t admitted_here_ = 0;              // requests of requests_ that are admitted
-  std::uint64_t idle_since_ = 0;               // loop time when admitted_here_ last became 0
+  std::size_t pending_params_ = 0;             // params bytes of requests whose params go on
+  // Loop time of the last progress while admitted_here_ is 0: a request's params ended, or
+  // its last admitted request ended. Refusals and records that end nothing do not count, so
+  // that a peer cannot hold a connection (and what it buffers) by sending them.
+  std::uint64_t idle_since_ = 0;
 
   std::unique_ptr<dispatch::ConnectionOutput> output_;  // see output()
   std::vector<std::string> pending_;                    // queued for the next write

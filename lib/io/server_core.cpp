@@ -53,6 +53,7 @@ Config validated(Config config) {
   require(config.max_requests > 0, "max_requests");
   require(config.max_requests_per_connection > 0, "max_requests_per_connection");
   require(config.max_params_bytes > 0, "max_params_bytes");
+  require(config.pending_params_budget > 0, "pending_params_budget");
   require(config.request_body_budget > 0, "request_body_budget");
   require(config.connection_output_budget > 0, "connection_output_budget");
   if (config.roles.empty()) throw std::invalid_argument("Config::roles is empty");
@@ -331,6 +332,18 @@ void ServerCore::retire_output(std::unique_ptr<dispatch::ConnectionOutput> outpu
   if (spare_outputs_.size() < spare_outputs_.capacity()) {
     spare_outputs_.push_back(std::move(output));
   }
+}
+
+bool ServerCore::hold_pending_params(std::size_t bytes) noexcept {
+  if (bytes > config.pending_params_budget - pending_params_) return false;
+  pending_params_ += bytes;
+  Counters::add(counters.params_pending, bytes);
+  return true;
+}
+
+void ServerCore::release_pending_params(std::size_t bytes) noexcept {
+  pending_params_ -= bytes;
+  Counters::sub(counters.params_pending, bytes);
 }
 
 void ServerCore::release_admission(dispatch::Exchange& exchange) noexcept {

@@ -58,6 +58,11 @@ class ServerCore {
   // queue): its slot is released unless its worker already did (Exchange::release_slot()),
   // and a drain waiting for it ends.
   void release_admission(dispatch::Exchange& exchange) noexcept;
+  // Counts `bytes` more params of requests whose params have not ended, unless that would pass
+  // Config::pending_params_budget; returns whether it did. release_pending_params() counts
+  // them out again.
+  bool hold_pending_params(std::size_t bytes) noexcept;
+  void release_pending_params(std::size_t bytes) noexcept;
   // Takes ownership of a connection that is open (its transport is live), for the sweeps,
   // the drain and remove_connection(). take_connection() adopts what it accepts; a transport
   // that is not a socket (the whole-connection fuzz target's) comes in here directly.
@@ -137,6 +142,7 @@ class ServerCore {
   std::list<std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
   bool draining_ = false;
+  std::size_t pending_params_ = 0;  // see hold_pending_params()
   dispatch::WorkerPool* workers_ = nullptr;     // while run() runs the loop
   std::vector<dispatch::Outbound> delivering_;  // reused by deliver_outbound()
   std::vector<Connection*> to_flush_;           // reused by deliver_outbound()

@@ -388,8 +388,10 @@ Page prometheus(const Snapshot& s, bool full) {
   metric(out, "sent_bytes_total", "counter", "Bytes written to clients.", t.bytes_out);
   metric(out, "input_buffered_bytes", "gauge", "Body bytes read, not yet read by handlers.",
          t.input_buffered);
-  metric(out, "output_buffered_bytes", "gauge", "Bytes handlers wrote, not yet sent.",
+  metric(out, "output_buffered_bytes", "gauge", "Bytes queued for clients, not yet sent.",
          t.output_buffered);
+  metric(out, "params_pending_bytes", "gauge", "Params of requests still sending them.",
+         t.params_pending);
   if (full) {
     out +=
         "# HELP fcgimux_worker_busy Whether the worker runs a request.\n"

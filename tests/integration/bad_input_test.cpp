@@ -95,6 +95,9 @@ TEST_CASE("input that breaks the protocol closes its own connection and no other
       {"FCGI_BEGIN_REQUEST with 9 content bytes",
        record(RecordType::BeginRequest, 1, hex("00 01 01 00 00 00 00 00 00"))},
       {"a second FCGI_BEGIN_REQUEST for an active id", begin_request(1) + begin_request(1)},
+      {"FCGI_STDIN before the end of FCGI_PARAMS",
+       begin_request(1) + record(RecordType::Params, 1, hex("01 01") + "AB") +
+           record(RecordType::Stdin, 1, "body")},
       {"FCGI_GET_VALUES with a name that runs past the record",
        record(RecordType::GetValues, 0, hex("0e 00") + "FCGI_MAX")},
   }));

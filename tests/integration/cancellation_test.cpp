@@ -167,7 +167,8 @@ TEST_CASE("a connection that closes stops its running request, counted as aborte
   server.stop();
 }
 
-TEST_CASE("the shutdown deadline stops a handler that waits on its stop token",
+TEST_CASE("the shutdown deadline stops a handler that waits on its stop token, and its client "
+          "gets a 503",
           "[integration][cancellation]") {
   Gate gate;  // never opened: the handler waits for its stop token
   std::promise<bool> stop_outcome;
@@ -189,7 +190,11 @@ TEST_CASE("the shutdown deadline stops a handler that waits on its stop token",
   std::future<bool> outcome = stop_outcome.get_future();
   REQUIRE(outcome.wait_for(kTimeout) == std::future_status::ready);
   CHECK(outcome.get());
-  check_ended_empty(collect_one(client, 1));
+  // Nothing of the handler's response went out: the server answers for it, whole.
+  const Response response = collect_one(client, 1);
+  REQUIRE(response.end.has_value());
+  CHECK(response.end->protocol_status == ProtocolStatus::RequestComplete);
+  CHECK(parse_cgi_response(response.out).status == 503);
   // Draining: the connection closes after its last request.
   CHECK_FALSE(client.read_record().has_value());
   server.stop();  // throws unless run() returned

@@ -222,7 +222,8 @@ void slow_reading_round(Client& client) {
 
 void oversized_round(Client& client) {
   // Every request on this keep-alive connection is refused by the I/O thread, for the whole
-  // soak: each must end its request, and restart the connection's idle clock.
+  // soak: each must end its request. The 413s, answered once their params ended, are the
+  // progress that keeps the connection from its idle timeout; the 431s are not.
   FcgiClient& connection = client.connection();
   client.tally().sent.fetch_add(1, std::memory_order_relaxed);
   if (client.pick(0, 1) == 0) {

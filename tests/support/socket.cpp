@@ -131,6 +131,30 @@ void Socket::shutdown_write() {
   if (::shutdown(fd_, SHUT_WR) != 0) fail_errno("shutdown");
 }
 
+std::size_t Socket::send_some(std::string_view bytes) {
+  for (;;) {
+    const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (sent >= 0) return static_cast<std::size_t>(sent);
+    if (errno == EAGAIN) return 0;
+    if (errno != EINTR) fail_errno("send");
+  }
+}
+
+bool Socket::wait_writable(std::chrono::milliseconds timeout) {
+  pollfd entry{.fd = fd_, .events = POLLOUT, .revents = 0};
+  for (;;) {
+    const int ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
+    if (ready >= 0) return ready > 0;
+    if (errno != EINTR) fail_errno("poll");
+  }
+}
+
+void Socket::shrink_buffers(int bytes) {
+  for (const int option : {SO_SNDBUF, SO_RCVBUF}) {
+    if (setsockopt(fd_, SOL_SOCKET, option, &bytes, sizeof(bytes)) != 0) fail_errno("setsockopt");
+  }
+}
+
 short Socket::wait(short events) {
   pollfd entry{.fd = fd_, .events = events, .revents = 0};
   for (;;) {

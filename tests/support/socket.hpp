@@ -40,6 +40,15 @@ class Socket {
   // Closes the sending side (the peer reads end of stream).
   void shutdown_write();
 
+  // For a peer that never reads: sends what the socket takes of `bytes` at once, reading
+  // nothing, and returns how many it took (0 when its buffers are full).
+  std::size_t send_some(std::string_view bytes);
+  // Waits up to `timeout` for room to send, reading nothing; returns whether there is some.
+  bool wait_writable(std::chrono::milliseconds timeout);
+  // Shrinks the kernel's send and receive buffers to about `bytes`, so that a peer that stops
+  // reading or writing is felt after little data.
+  void shrink_buffers(int bytes);
+
  private:
   Socket(int fd, std::chrono::milliseconds timeout) noexcept : fd_(fd), timeout_(timeout) {}
   // Waits until `events` are ready; throws TestError after timeout_ without them.
