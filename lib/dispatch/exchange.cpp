@@ -40,7 +40,7 @@ void trim(std::string& buffer) {
 }  // namespace
 
 Exchange::Exchange(const ExchangeContext& context, std::uint64_t connection_id, std::uint16_t id,
-                   protocol::Role role, bool keep_conn, ConnectionOutput& output)
+                   protocol::Role role, bool keep_conn, Output& output)
     : context_(context),
       connection_id_(connection_id),
       id_(id),
@@ -56,13 +56,12 @@ Exchange::Exchange(const ExchangeContext& context, std::uint64_t connection_id, 
 Exchange::~Exchange() { retire(); }
 
 void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Role role,
-                     bool keep_conn, ConnectionOutput& output) {
+                     bool keep_conn, Output& output) {
   connection_id_ = connection_id;
   id_ = id;
   role_ = role;
   keep_conn_ = keep_conn;
   output_ = &output;
-  connection = nullptr;
   params_ended = false;
   admitted = false;
   params_block_.clear();
@@ -78,6 +77,7 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
   if (stop_.stop_requested()) stop_ = std::stop_source();
   holds_slot_.store(false, std::memory_order_relaxed);
   stop_reason_.store(StopReason::None, std::memory_order_relaxed);
+  ended_.store(false, std::memory_order_relaxed);
   chunk_.clear();
   status_ = 200;
   headers_.clear();
@@ -87,7 +87,6 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
   stderr_used_ = false;
   app_status_ = 0;
   body_bytes_ = 0;
-  queued_records_ = false;
 }
 
 void Exchange::retire() noexcept {
@@ -190,7 +189,7 @@ std::size_t Exchange::read(Stream& stream, std::span<std::byte> into) {
     }
   }
   Counters::sub(context_.counters.input_buffered, n);
-  if (resume) context_.outbound.push({Outbound::Kind::ResumeRead, this, {}});
+  if (resume) context_.notices.push({Notice::Kind::BodyRead, this}, true);
   return n;
 }
 
@@ -279,24 +278,23 @@ void Exchange::seal_chunk() {
 
 bool Exchange::send_chunk() {
   seal_chunk();
-  if (!queued_records_) {
-    // The direct path (connection_output.hpp): sent bytes need no budget, and the record's
-    // buffer is kept for the next one.
-    Outbound wake{Outbound::Kind::Records, this, {}};
-    const ConnectionOutput::Written written =
-        output_->write_now(chunk_, wake, ConnectionOutput::Then::Nothing);
-    if (written != ConnectionOutput::Written::None) {
-      output_started_ = true;
-      // After a carry, later records queue behind it.
-      if (written == ConnectionOutput::Written::Part) queued_records_ = true;
-      chunk_.assign(kHeaderSize, '\0');
-      return true;
-    }
-  }
-  std::string records = std::exchange(chunk_, {});
+  const bool sent = send_records(chunk_);
+  // The buffer is kept for the next record: the steady path allocates nothing.
   chunk_.assign(kHeaderSize, '\0');
-  if (!output_->acquire(records.size(), stop_.get_token())) return false;
-  send_records(std::move(records));
+  return sent;
+}
+
+bool Exchange::send_records(std::string_view records) {
+  switch (output_->write(records, stop_.get_token())) {
+    case Output::Written::Dropped:
+      return false;
+    case Output::Written::NeedsLoop:
+      context_.notices.push({Notice::Kind::Output, this}, true);
+      break;
+    case Output::Written::Done:
+      break;
+  }
+  output_started_ = true;
   return true;
 }
 
@@ -307,8 +305,7 @@ void Exchange::log_error(std::string_view line) {
   if (text.back() != '\n') text.push_back('\n');
   std::string records;
   protocol::append_records(records, protocol::RecordType::Stderr, id_, text);
-  if (!output_->acquire(records.size(), stop_.get_token())) return;
-  send_records(std::move(records));
+  send_records(records);
 }
 
 void Exchange::answer_failure(int code, std::string_view what) noexcept {
@@ -402,12 +399,6 @@ std::string Exchange::access_line(std::chrono::steady_clock::time_point started,
                                            .request_id = id_});
 }
 
-void Exchange::send_records(std::string records) {
-  queued_records_ = true;
-  output_started_ = true;
-  context_.outbound.push({Outbound::Kind::Records, this, std::move(records)});
-}
-
 void Exchange::finish() noexcept {
   // FastCGI 1.0 §6.2: the Responder ends its streams with empty records, then ends the
   // request. The closing records always go out, even after a stop: END_REQUEST is what tells
@@ -416,20 +407,25 @@ void Exchange::finish() noexcept {
   // The handler is done: its slot goes to the next request before the client can see the
   // end and send one.
   release_slot();
+  // The last body record waits for room under the budget as every other one did; the closing
+  // records then go with it, without waiting.
+  if (!stopped() && (!headers_sent_ || chunk_.size() > kHeaderSize)) {
+    output_->wait_for_room(stop_.get_token());
+  }
   const StopReason reason = stop_reason_.load(std::memory_order_relaxed);
   if (reason == StopReason::Deadline || reason == StopReason::Shutdown) {
     if (output_started_) {
       // Part of the response went out and the rest never will: ending it with
       // FCGI_REQUEST_COMPLETE would pass a short response off as whole. The connection closes
       // instead, without an END_REQUEST for it, and the web server reports the error.
-      context_.outbound.push({Outbound::Kind::Cut, this, {}});
+      ended_.store(true, std::memory_order_release);
+      context_.notices.push({Notice::Kind::Cut, this}, true);
       return;
     }
     // Nothing of the handler's response went out: the client gets a whole one, a 503.
     status_ = 503;
     chunk_.clear();
-    protocol::append_records(chunk_, protocol::RecordType::Stdout, id_,
-                             http::server_response(503));
+    protocol::append_records(chunk_, protocol::RecordType::Stdout, id_, http::server_response(503));
   } else if (!stopped()) {
     send_headers();
     if (chunk_.size() > kHeaderSize) {
@@ -445,19 +441,12 @@ void Exchange::finish() noexcept {
     protocol::append_records(chunk_, protocol::RecordType::Stderr, id_, std::string_view());
   }
   protocol::append_end_request(chunk_, id_, app_status_, protocol::ProtocolStatus::RequestComplete);
-  // The direct path (connection_output.hpp), unless records of this request went through the
-  // queue: they must reach the socket first. The end needs no wake-up unless the connection
-  // closes after it, which is the I/O thread's to do.
-  Outbound end{Outbound::Kind::End, this, {}};
-  if (!queued_records_ && output_->write_now(chunk_, end,
-                                             keep_conn_ ? ConnectionOutput::Then::QueueQuietly
-                                                        : ConnectionOutput::Then::Queue) !=
-                              ConnectionOutput::Written::None) {
-    return;
-  }
-  output_->add(chunk_.size());
-  end.bytes = std::move(chunk_);
-  context_.outbound.push(std::move(end));
+  // Ended before its END_REQUEST can reach the client, which may then reuse the id at once.
+  ended_.store(true, std::memory_order_release);
+  const bool loop_owed = output_->write_last(chunk_) == Output::Written::NeedsLoop;
+  // The I/O thread only has to take the request off its table, which it does whenever it next
+  // runs: no wake-up, unless the output needs it or the connection closes after this request.
+  context_.notices.push({Notice::Kind::Ended, this}, loop_owed || !keep_conn_);
 }
 
 }  // namespace fcgimux::dispatch

@@ -7,15 +7,18 @@
 //  1. The I/O thread creates it at BEGIN_REQUEST and owns it alone while PARAMS arrive.
 //  2. Admission puts it in the AdmissionQueue. The I/O thread may take it back out
 //     (AdmissionQueue::remove) when the request is aborted before a worker took it.
-//  3. A worker pops it, runs the handler, and hands it back with Outbound::End — the last
-//     thing the worker does with it. End carries the request's last records, or none when the
-//     worker wrote them to the socket itself (ConnectionOutput::write_now).
-//  4. The I/O thread retires it: after End, or at once when it was never admitted or was
+//  3. A worker pops it and runs the handler, whose records go to the connection's Output. With
+//     the last of them written, the worker marks it ended() and hands it back with
+//     Notice::Ended (or Notice::Cut) — the last thing the worker does with it.
+//  4. The I/O thread retires it: on that notice, or at once when it was never admitted or was
 //     taken back out of the queue. A retired exchange is kept for a later request (reuse()),
 //     with its buffers, so that the steady path of a request allocates nothing.
 //  Or, when the server abandons the worker at shutdown (dispatch/worker_pool.hpp): the I/O
-//  thread moves it into the SharedState, which the worker's thread keeps alive; its End is
+//  thread moves it into the SharedState, which the worker's thread keeps alive; its notice is
 //  dropped, and it is freed with that state.
+// Between 3 and 4 the request is ended() but still in its connection's table: its
+// END_REQUEST may be on the socket, and the client may reuse its id at once (nginx always
+// uses id 1), before the notice arrives. The connection then treats the id as free.
 //
 // Hand-offs inside it, each guarded by mutex_:
 //  - the body streams (FCGI_STDIN, FCGI_DATA): producer the I/O thread (push_*, end_*),
@@ -38,22 +41,18 @@
 #include <vector>
 
 #include "dispatch/buffer_pool.hpp"
-#include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
-#include "dispatch/outbound_queue.hpp"
+#include "dispatch/notice_queue.hpp"
+#include "dispatch/output.hpp"
 #include "fcgimux/handler.hpp"
 #include "fcgimux/protocol.hpp"
 #include "util/logger.hpp"
-
-namespace fcgimux::io {
-class Connection;
-}
 
 namespace fcgimux::dispatch {
 
 // What every exchange of one server shares. Owned by the server; outlives every exchange.
 struct ExchangeContext {
-  OutboundQueue& outbound;
+  NoticeQueue& notices;
   Counters& counters;
   const util::Logger& logger;
   std::size_t params_budget;
@@ -78,12 +77,12 @@ class Exchange {
   // I/O thread. `output` is the output of the request's connection; it must outlive the
   // exchange.
   Exchange(const ExchangeContext& context, std::uint64_t connection_id, std::uint16_t id,
-           protocol::Role role, bool keep_conn, ConnectionOutput& output);
+           protocol::Role role, bool keep_conn, Output& output);
   ~Exchange();
   // I/O thread. Makes a retired exchange a new one, as the constructor would, keeping the
   // buffers it has.
   void reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Role role, bool keep_conn,
-             ConnectionOutput& output);
+             Output& output);
   // I/O thread. The request is over (step 4): gives back what it holds for others (unread
   // body bytes, body buffers) and trims what it keeps to a small size.
   void retire() noexcept;
@@ -94,6 +93,10 @@ class Exchange {
   protocol::Role role() const noexcept { return role_; }
   bool keep_conn() const noexcept { return keep_conn_; }
   std::uint64_t connection_id() const noexcept { return connection_id_; }
+  // The output of the request's connection.
+  Output& output() const noexcept { return *output_; }
+  // Any thread: the worker is done with the request (step 3): its last records are written.
+  bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
 
   // --- I/O thread, before admission ---------------------------------------------------------
   // Appends one PARAMS piece; Error::NameValueTooLarge past ExchangeContext::params_budget.
@@ -105,15 +108,15 @@ class Exchange {
 
   // --- I/O thread, any time -----------------------------------------------------------------
   // Appends body bytes. Returns true when this push filled the stream's budget: the caller
-  // stops reading the connection until a ResumeRead for this exchange (or its deletion; see
-  // holds_reader()).
+  // stops reading the connection until a Notice::BodyRead for this exchange (or its deletion;
+  // see holds_reader()).
   bool push_stdin(std::span<const std::byte> bytes);
   bool push_data(std::span<const std::byte> bytes);
   void end_stdin();
   void end_data();
   bool stdin_ended() const;
   bool data_ended() const;
-  // Whether the last push filled a budget that no ResumeRead has released yet.
+  // Whether the last push filled a budget that no Notice::BodyRead has released yet.
   bool holds_reader() const;
   // Cancels the request: its stop token fires, blocked reads and writes return.
   void stop(StopReason reason) noexcept;
@@ -125,9 +128,8 @@ class Exchange {
   void take_slot() noexcept;
   bool release_slot() noexcept;
 
-  // I/O thread only: the connection the request arrived on (opaque to this layer) and
-  // whether the request is admitted (queued or running), as the connection tracks it.
-  io::Connection* connection = nullptr;
+  // I/O thread only: whether the request's params ended, and whether it is admitted (queued or
+  // running), as the connection tracks them.
   bool params_ended = false;  // the empty PARAMS record arrived, or the request left before
   bool admitted = false;
   // When it was admitted: written by the I/O thread before the queue hands the exchange to a
@@ -167,16 +169,15 @@ class Exchange {
   std::size_t read(Stream& stream, std::span<std::byte> into);
 
   void send_headers();
-  // Seals the STDOUT record being built and writes it to the socket (the direct path), or
-  // hands it to the I/O thread, waiting for output budget. Returns false (dropping it) once the
-  // request is stopped.
+  // Seals the STDOUT record being built and writes it to the output, waiting for its budget.
+  // Returns false (dropping it) once the request is stopped.
   bool send_chunk();
+  // Writes `records` to the output, waiting for its budget; false when they were dropped.
+  bool send_records(std::string_view records);
   void seal_chunk();
   void answer_failure(int code, std::string_view what) noexcept;
   // Answers `code` with a short plain-text body, unless the header block already went out.
   void answer_status(int code) noexcept;
-  // Hands records to the I/O thread, having counted them into the output's budget.
-  void send_records(std::string records);
   void finish() noexcept;
   // The access log's line for this request, which ran from `started` after `waited` in the
   // queue, with `result` ("ok", "error" or "aborted").
@@ -189,7 +190,7 @@ class Exchange {
   std::uint16_t id_;
   protocol::Role role_;
   bool keep_conn_;
-  ConnectionOutput* output_;
+  Output* output_;
 
   protocol::NameValueBlock params_block_;
   std::vector<protocol::NameValue> params_;  // views into params_block_
@@ -199,8 +200,9 @@ class Exchange {
   Stream stdin_;  // Guarded by mutex_.
   Stream data_;   // Guarded by mutex_.
   std::stop_source stop_;
-  std::atomic<bool> holds_slot_{false};  // see take_slot()
+  std::atomic<bool> holds_slot_{false};                    // see take_slot()
   std::atomic<StopReason> stop_reason_{StopReason::None};  // set before stop_ fires
+  std::atomic<bool> ended_{false};                         // see ended()
 
   // Output: the worker's only.
   std::string chunk_;  // one STDOUT record being built: 8-byte header space, then content
@@ -212,7 +214,6 @@ class Exchange {
   bool stderr_used_ = false;
   std::uint32_t app_status_ = 0;
   std::uint64_t body_bytes_ = 0;  // written by the handler, for the access log
-  bool queued_records_ = false;   // records were queued or carried: later ones follow them
 };
 
 }  // namespace fcgimux::dispatch

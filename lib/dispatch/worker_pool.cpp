@@ -5,15 +5,15 @@
 
 namespace fcgimux::dispatch {
 
-SharedState::SharedState(const Config& config, unsigned workers, OutboundQueue::Wake wake,
+SharedState::SharedState(const Config& config, unsigned workers, NoticeQueue::Wake wake,
                          void* context)
     : logger(config.log_level, config.log),
-      outbound(wake, context),
+      notices(wake, context),
       // One buffer per worker: as many bodies as can be read at once. A stream holds at most
       // the body budget plus the record that crossed it; its string may have grown to twice
       // that.
       body_buffers(workers, 2 * (config.request_body_budget + protocol::kMaxContentLength)),
-      exchange_context{outbound,
+      exchange_context{notices,
                        counters,
                        logger,
                        config.max_params_bytes,

@@ -7,7 +7,7 @@
 // the end of the shutdown grace the server gives up on such a worker instead of waiting for it
 // (WorkerPool::abandon): the thread is detached and run() returns. Whenever that handler
 // returns, its thread goes on touching its exchange, the output of the exchange's
-// connection (ConnectionOutput), the outbound queue, the counters and the logger. All of them live
+// connection, the notice queue, the counters and the logger. All of them live
 // in one SharedState block that every worker thread holds by shared_ptr: the one place where this
 // library uses shared ownership, because an abandoned thread's end is unknowable. The server
 // moves the abandoned exchanges and outputs into the block, so they are freed with it, when
@@ -23,10 +23,10 @@
 
 #include "dispatch/admission_queue.hpp"
 #include "dispatch/buffer_pool.hpp"
-#include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
-#include "dispatch/outbound_queue.hpp"
+#include "dispatch/notice_queue.hpp"
+#include "dispatch/output.hpp"
 #include "dispatch/worker_board.hpp"
 #include "fcgimux/config.hpp"
 #include "fcgimux/handler.hpp"
@@ -36,15 +36,15 @@ namespace fcgimux::dispatch {
 
 // Threading: the members say; the block itself is shared by the server and every worker.
 struct SharedState {
-  // `wake` tells the I/O thread that `outbound` has messages (see OutboundQueue). `workers`:
-  // the pool's size, for the board.
-  SharedState(const Config& config, unsigned workers, OutboundQueue::Wake wake, void* context);
+  // `wake` tells the I/O thread that `notices` has notices (see NoticeQueue). `workers`: the
+  // pool's size, for the board.
+  SharedState(const Config& config, unsigned workers, NoticeQueue::Wake wake, void* context);
   SharedState(const SharedState&) = delete;
   SharedState& operator=(const SharedState&) = delete;
 
   const util::Logger logger;  // thread-safe
   Counters counters;          // thread-safe
-  OutboundQueue outbound;     // workers → I/O thread
+  NoticeQueue notices;        // workers → I/O thread
   AdmissionQueue queue;       // I/O thread → workers
   BufferPool body_buffers;    // thread-safe
   const ExchangeContext exchange_context;
@@ -64,7 +64,7 @@ struct SharedState {
 
   // I/O thread only, and only once the pool has abandoned workers: what abandoned workers may
   // still touch. Declared last, so the exchanges go before anything they refer to.
-  std::vector<std::unique_ptr<ConnectionOutput>> abandoned_outputs;
+  std::vector<std::unique_ptr<Output>> abandoned_outputs;
   std::vector<std::unique_ptr<Exchange>> abandoned_exchanges;
 };
 
@@ -90,7 +90,7 @@ class WorkerPool {
   std::optional<Worker> running(const Exchange& exchange,
                                 std::chrono::steady_clock::time_point admitted_at) const;
   // Stops every worker and detaches those still running a request: their threads end when
-  // their handlers return, if ever. Call it after OutboundQueue::close(), once the queue is
+  // their handlers return, if ever. Call it after NoticeQueue::close(), once the admission queue is
   // empty. Returns how many were detached.
   std::size_t abandon() noexcept;
 

@@ -41,7 +41,15 @@ std::optional<std::uint64_t> content_length(std::span<const protocol::NameValue>
 }  // namespace
 
 Connection::Connection(ServerCore& server, std::uint64_t id)
-    : server_(server), id_(id), idle_since_(uv_now(&server.loop)) {}
+    : server_(server),
+      id_(id),
+      idle_since_(uv_now(&server.loop)),
+      output_(std::make_unique<ConnectionOutput>(*this, server.config.connection_output_budget,
+                                                 server.pieces, server.counters)) {}
+
+Connection& Connection::of(const Exchange& exchange) noexcept {
+  return static_cast<Connection&>(static_cast<ConnectionOutput&>(exchange.output()).transport());
+}
 
 Connection::~Connection() {
   // Only reached once closed and without exchanges (free_if_done), or when the server is torn
@@ -55,14 +63,10 @@ std::uint64_t Connection::now() const noexcept { return uv_now(&server_.loop); }
 
 void Connection::received(std::span<const std::byte> bytes) noexcept {
   Counters::add(server_.counters.bytes_in, bytes.size());
-  // Before reading on: the peer may be answering an end that a worker wrote itself, with a
-  // new request on the same id; that end's message must be delivered first.
-  if (output_) output_->settle();
-  receiving_ = true;
-  server_.deliver_quiet_ends();
-  receiving_ = false;
   if (state_ != State::Open) return;
-  consume(bytes);
+  if (const std::span<const std::byte> rest = consume(bytes); !rest.empty()) {
+    wait_for_output(rest);
+  }
   flush();
 }
 
@@ -75,21 +79,28 @@ void Connection::read_ended(int error) noexcept {
         mid_request ? "peer closed in the middle of a request" : "peer closed");
 }
 
-void Connection::consume(std::span<const std::byte> bytes) noexcept {
+std::span<const std::byte> Connection::consume(std::span<const std::byte> bytes) noexcept {
   try {
     protocol::Record record;
     while (state_ == State::Open) {
       const protocol::DecodeStatus status = decoder_.next(bytes, record);
-      if (status == protocol::DecodeStatus::NeedMore) return;
+      if (status == protocol::DecodeStatus::NeedMore) break;
       if (status == protocol::DecodeStatus::Error) {
         close(LogLevel::Warning, protocol::to_string(decoder_.error()));
-        return;
+        break;
       }
+      replied_ = false;
       handle_record(record);
+      // Every byte queued counts, replies of the I/O thread's own included: a reply that
+      // finds the output over its budget stops the reading until the peer reads. Workers'
+      // bytes alone do not: their writers wait instead, and the records a peer sends while
+      // it does not read (an abort, the next request's body) must still arrive.
+      if (replied_ && output_->over_budget()) return bytes;
     }
   } catch (const std::exception& e) {
     close(LogLevel::Error, e.what());
   }
+  return {};
 }
 
 void Connection::handle_record(const protocol::Record& record) {
@@ -125,7 +136,7 @@ void Connection::handle_management(const protocol::Record& record) {
   if (record.header.type != RecordType::GetValues) {
     std::string answer;
     protocol::append_unknown_type(answer, static_cast<std::uint8_t>(record.header.type));
-    return queue_bytes(std::move(answer), false);
+    return send_reply(answer);
   }
   std::vector<protocol::NameValue> asked;
   const std::string_view content(reinterpret_cast<const char*>(record.content.data()),
@@ -158,7 +169,7 @@ void Connection::handle_management(const protocol::Record& record) {
   }
   std::string answer;
   protocol::append_get_values_result(answer, answers);
-  queue_bytes(std::move(answer), false);
+  send_reply(answer);
 }
 
 void Connection::handle_begin(const protocol::Record& record) {
@@ -188,22 +199,21 @@ void Connection::handle_begin(const protocol::Record& record) {
     reply(request_id, ProtocolStatus::UnknownRole);
     return close_if_done();
   }
-  if (!requests_.empty() &&
-      (!config.multiplex || requests_.size() >= config.max_requests_per_connection)) {
+  if (const std::size_t live = live_requests();
+      live > 0 && (!config.multiplex || live >= config.max_requests_per_connection)) {
     // FastCGI 1.0 §5.5: FCGI_CANT_MPX_CONN for a request on a connection that cannot take
     // another one.
     server_.logger.log(LogLevel::Warning,
                        "conn {} req {}: refused: {} requests in flight on this connection", id_,
-                       request_id, requests_.size());
+                       request_id, live);
     Counters::add(server_.counters.requests_refused);
     reply(request_id, ProtocolStatus::CantMpxConn);
     return close_if_done();
   }
-  Exchange* exchange = server_.make_exchange(
-      id_, request_id, static_cast<protocol::Role>(body.role), keep_conn, output());
-  exchange->connection = this;
-  requests_.push_back(exchange);
-  output().set_requests(requests_.size());
+  // Room for a few: a request may arrive while those before it, ended, await their notices.
+  if (requests_.capacity() == 0) requests_.reserve(4);
+  requests_.push_back(server_.make_exchange(id_, request_id, static_cast<protocol::Role>(body.role),
+                                            keep_conn, *output_));
 }
 
 void Connection::handle_abort(std::uint16_t request_id) {
@@ -249,8 +259,8 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
         exchange.append_params(content) != protocol::Error::None) {
       server_.release_pending_params(content.size());
       server_.logger.log(LogLevel::Warning,
-                         "conn {} req {}: refused: params larger than max_params_bytes ({}){}",
-                         id_, request_id, limit,
+                         "conn {} req {}: refused: params larger than max_params_bytes ({}){}", id_,
+                         request_id, limit,
                          pending_params_ > exchange.params_size()
                              ? " with this connection's other requests still sending theirs"
                              : "");
@@ -324,9 +334,14 @@ void Connection::handle_body(Exchange& exchange, const protocol::Record& record)
 
 Exchange* Connection::find(std::uint16_t request_id) const noexcept {
   for (Exchange* exchange : requests_) {
-    if (exchange->id() == request_id) return exchange;
+    if (exchange->id() == request_id && !exchange->ended()) return exchange;
   }
   return nullptr;
+}
+
+std::size_t Connection::live_requests() const noexcept {
+  return static_cast<std::size_t>(std::count_if(requests_.begin(), requests_.end(),
+                                                [](const Exchange* e) { return !e->ended(); }));
 }
 
 void Connection::reply(std::uint16_t request_id, ProtocolStatus status, std::string_view response) {
@@ -336,7 +351,12 @@ void Connection::reply(std::uint16_t request_id, ProtocolStatus status, std::str
     protocol::append_records(records, RecordType::Stdout, request_id, std::string_view());
   }
   protocol::append_end_request(records, request_id, 0, status);
-  queue_bytes(std::move(records), false);
+  send_reply(records);
+}
+
+void Connection::send_reply(std::string_view records) {
+  output_->append(records);
+  replied_ = true;
 }
 
 void Connection::reply_overloaded(std::uint16_t request_id, bool log) {
@@ -379,165 +399,126 @@ void Connection::remove(Exchange& exchange) noexcept {
   }
   requests_.erase(std::find(requests_.begin(), requests_.end(), &exchange));
   server_.retire_exchange(exchange);
-  if (output_) output_->set_requests(requests_.size());
-  drop_idle_output();
 }
 
 void Connection::hold_reading() noexcept {
-  if (read_holds_++ == 0 && state_ == State::Open) pause_reading();
+  const bool was_held = reading_held();
+  ++read_holds_;
+  update_reading(was_held);
 }
 
 void Connection::release_reading() noexcept {
-  if (--read_holds_ == 0 && state_ == State::Open) {
-    if (const int rc = resume_reading(); rc != 0) close(LogLevel::Warning, uv_strerror(rc));
+  const bool was_held = reading_held();
+  --read_holds_;
+  update_reading(was_held);
+}
+
+void Connection::update_reading(bool was_held) noexcept {
+  if (state_ != State::Open || reading_held() == was_held) return;
+  if (reading_held()) return pause_reading();
+  if (const int rc = resume_reading(); rc != 0) close(LogLevel::Warning, uv_strerror(rc));
+}
+
+void Connection::wait_for_output(std::span<const std::byte> rest) noexcept {
+  try {
+    unconsumed_.assign(reinterpret_cast<const char*>(rest.data()), rest.size());
+  } catch (const std::exception& e) {
+    return close(LogLevel::Error, e.what());
   }
+  const bool was_held = reading_held();
+  waiting_for_output_ = true;
+  update_reading(was_held);
+  // flush() reads on at once if a worker made room meanwhile.
+  output_->hold_reader();
+}
+
+void Connection::read_on_if_room() noexcept {
+  // What the last read brought before the output filled up comes first.
+  const std::span<const std::byte> rest = consume(as_bytes(unconsumed_));
+  if (state_ != State::Open) return;
+  if (!rest.empty()) {
+    unconsumed_.erase(0, unconsumed_.size() - rest.size());
+    output_->hold_reader();
+    return;
+  }
+  // At most one read's worth: not worth keeping between waits.
+  std::string().swap(unconsumed_);
+  waiting_for_output_ = false;
+  update_reading(true);
 }
 
 void Connection::close_if_done() noexcept {
-  // While received() holds bytes not yet decoded, a draining server does not close: they may
-  // be the next request, sent as soon as a worker's direct write delivered the last end.
-  if (state_ == State::Open && requests_.empty() &&
-      (close_when_idle_ || (server_.draining() && !receiving_ && decoder_.at_record_boundary())) &&
-      nothing_to_write()) {
+  // A draining server closes a connection between requests, unless the peer already sent
+  // more: those bytes may be the next request, and closing would reset it.
+  if (state_ == State::Open && requests_.empty() && !async_write_ && output_->idle() &&
+      (close_when_idle_ || (server_.draining() && decoder_.at_record_boundary() &&
+                            unconsumed_.empty() && unread_bytes() == 0))) {
     close(LogLevel::Debug, "done");
   }
 }
 
-bool Connection::nothing_to_write() const noexcept {
-  return !write_in_flight_ && pending_.empty() && (!output_ || output_->idle());
-}
-
 // --- writing -----------------------------------------------------------------------------------
 
-dispatch::ConnectionOutput& Connection::output() {
-  // Made with the first request, so that a connection that never carries one (an idle
-  // keep-alive connection of a web server's pool) stays small.
-  if (!output_) {
-    output_ = server_.make_output(
-        [](void* self, std::string_view bytes) noexcept {
-          return static_cast<Connection*>(self)->send_now(bytes);
-        },
-        this);
-    if (write_in_flight_) {
-      // A write made before the output existed is still going: the I/O thread holds the
-      // output until it ends.
-      std::string carry;
-      output_->claim(true, carry);
+bool Connection::deliver(const dispatch::Notice& notice) noexcept {
+  Exchange& exchange = *notice.exchange;
+  switch (notice.kind) {
+    case dispatch::Notice::Kind::BodyRead:
+      if (state_ == State::Open) release_reading();
+      break;
+    case dispatch::Notice::Kind::Output:
+      // The flush that follows does what the output needs.
+      break;
+    case dispatch::Notice::Kind::Cut: {
+      const std::uint16_t request_id = exchange.id();
+      remove(exchange);
+      server_.logger.log(LogLevel::Warning,
+                         "conn {} req {}: closed: response cut short by the server's stop, so "
+                         "it gets no END_REQUEST",
+                         id_, request_id);
+      close(LogLevel::Debug, "response cut short");
+      break;
     }
+    case dispatch::Notice::Kind::Ended:
+      served_ = true;
+      remove(exchange);
+      break;
   }
-  return *output_;
-}
-
-void Connection::release_budget(std::size_t bytes) noexcept {
-  // No output after abandon_requests() gave it away: nobody waits on it any more.
-  if (bytes > 0 && output_) output_->release(bytes);
-}
-
-void Connection::drop_idle_output() noexcept {
-  // The exchanges hold references to the output; without them nothing does but a worker
-  // still leaving write_now(), which settle() waits for. Kept while anything is queued, being
-  // written or carried, so that its claim keeps workers off the socket.
-  if (output_ && requests_.empty() && nothing_to_write()) {
-    output_->settle();
-    server_.retire_output(std::move(output_));
-  }
-}
-
-void Connection::queue_bytes(std::string bytes, bool budgeted) {
-  if (bytes.empty()) return;
   if (state_ != State::Open) {
-    if (budgeted) release_budget(bytes.size());
-    return;
-  }
-  if (budgeted) pending_budgeted_ += bytes.size();
-  pending_.push_back(std::move(bytes));
-}
-
-bool Connection::deliver(dispatch::Outbound& message) noexcept {
-  Exchange& exchange = *message.exchange;
-  if (message.kind == dispatch::Outbound::Kind::ResumeRead) {
-    if (state_ == State::Open) release_reading();
-    return state_ == State::Open;
-  }
-  try {
-    queue_bytes(std::move(message.bytes), true);
-  } catch (const std::exception& e) {
-    release_budget(message.bytes.size());
-    close(LogLevel::Error, e.what());
-  }
-  if (message.kind == dispatch::Outbound::Kind::Cut) {
-    const std::uint16_t request_id = exchange.id();
-    remove(exchange);
-    server_.logger.log(LogLevel::Warning,
-                       "conn {} req {}: closed: response cut short by the server's stop, so it "
-                       "gets no END_REQUEST",
-                       id_, request_id);
-    close(LogLevel::Debug, "response cut short");
     free_if_done();
     return false;
   }
-  if (message.kind == dispatch::Outbound::Kind::End) {
-    served_ = true;
-    remove(exchange);
-    if (state_ != State::Open) {
-      free_if_done();
-      return false;
-    }
-    close_if_done();
-  }
-  return state_ == State::Open;
+  return true;
 }
 
 void Connection::flush() noexcept {
-  if (state_ != State::Open || write_in_flight_) return;
-  if (output_) {
-    // Workers write directly only while the I/O thread holds no claim; what one of them could
-    // not send (the carry) goes out before anything else.
-    std::string carry;
-    if (!output_->claim(!pending_.empty(), carry)) return drop_idle_output();
-    if (!carry.empty()) {
-      try {
-        pending_.insert(pending_.begin(), std::move(carry));
-      } catch (const std::exception& e) {
-        return close(LogLevel::Error, e.what());
+  while (state_ == State::Open && !async_write_) {
+    if (output_->flush(async_pieces_) == ConnectionOutput::Flush::Async) {
+      const int rc = write(async_pieces_);
+      if (rc < 0) {
+        output_->async_written(false);
+        return close(LogLevel::Info, uv_strerror(rc));
       }
+      if (rc == 0) {
+        async_write_ = true;
+        break;
+      }
+      output_->async_written(true);
+      continue;
     }
+    if (!waiting_for_output_ || output_->over_budget()) break;
+    read_on_if_room();
   }
-  if (pending_.empty()) return;
-  writing_.swap(pending_);
-  writing_budgeted_ = std::exchange(pending_budgeted_, 0);
-  const int rc = write(writing_);
-  if (rc < 0) {
-    finish_write(false);
-    return close(LogLevel::Info, uv_strerror(rc));
-  }
-  if (rc == 0) {
-    write_in_flight_ = true;
-    return;
-  }
-  if (output_) output_->release_claim();
-  finish_write(true);
   close_if_done();
 }
 
 void Connection::written(int status) noexcept {
-  write_in_flight_ = false;
-  if (status != 0 && status != UV_ECANCELED) close(LogLevel::Info, uv_strerror(status));
-  finish_write(status == 0);
-  if (status != 0) return free_if_done();
-  flush();
-  close_if_done();
-}
-
-void Connection::finish_write(bool sent) noexcept {
-  if (sent) {
-    std::size_t bytes = 0;
-    for (const std::string& piece : writing_) bytes += piece.size();
-    Counters::add(server_.counters.bytes_out, bytes);
+  async_write_ = false;
+  if (output_) output_->async_written(status == 0);
+  if (status != 0) {
+    if (status != UV_ECANCELED) close(LogLevel::Info, uv_strerror(status));
+    return free_if_done();
   }
-  release_budget(std::exchange(writing_budgeted_, 0));
-  writing_.clear();
-  drop_idle_output();
+  flush();
 }
 
 // --- closing -----------------------------------------------------------------------------------
@@ -546,11 +527,9 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
   if (state_ != State::Open) return;
   state_ = State::Closing;
   server_.logger.log(level, "conn {}: closed: {}", id_, why);
-  // No worker writes to the socket from here on.
-  if (output_) output_->stop_direct();
   // Requests no handler runs end here; running ones are stopped and stay in the table until
-  // their worker hands them back. Stopped before the budget closes, so that a writer the
-  // closing budget wakes finds its request stopped, not a write that silently went nowhere.
+  // their worker hands them back. Stopped before the output closes, so that a writer the
+  // closing output wakes finds its request stopped, not a write that silently went nowhere.
   for (std::size_t i = requests_.size(); i-- > 0;) {
     Exchange* exchange = requests_[i];
     if (!exchange->admitted) {
@@ -559,14 +538,13 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
       Counters::sub(server_.counters.requests_queued);
       Counters::add(server_.counters.requests_aborted);
       remove(*exchange);
-    } else {
+    } else if (!exchange->ended()) {
       exchange->stop(dispatch::StopReason::ConnectionClosed);
     }
   }
+  // Waits for a worker in the middle of a send: no one touches the socket once it returns.
   if (output_) output_->close();
-  release_budget(std::exchange(pending_budgeted_, 0));
-  pending_.clear();
-  drop_idle_output();
+  std::string().swap(unconsumed_);
   close_transport();
 }
 
@@ -576,7 +554,7 @@ void Connection::transport_closed() noexcept {
 }
 
 void Connection::free_if_done() noexcept {
-  if (state_ == State::Closed && requests_.empty() && !write_in_flight_) {
+  if (state_ == State::Closed && requests_.empty() && !async_write_) {
     server_.remove_connection(*this);
   }
 }
@@ -607,7 +585,8 @@ void Connection::sweep(std::uint64_t now) noexcept {
   if (config.request_timeout.count() <= 0) return;
   const auto deadline = std::chrono::steady_clock::now() - config.request_timeout;
   for (Exchange* exchange : requests_) {
-    if (exchange->admitted && !exchange->stopped() && exchange->admitted_at < deadline) {
+    if (exchange->admitted && !exchange->ended() && !exchange->stopped() &&
+        exchange->admitted_at < deadline) {
       server_.logger.log(LogLevel::Warning,
                          "conn {} req {}: cancelled: past request_timeout ({} ms)", id_,
                          exchange->id(), config.request_timeout.count());
@@ -629,15 +608,14 @@ void Connection::cancel_requests() noexcept {
       const std::uint16_t request_id = exchange->id();
       remove(*exchange);
       answer_unavailable(request_id);
-    } else {
+    } else if (!exchange->ended()) {
       exchange->stop(dispatch::StopReason::Shutdown);
     }
   }
   flush();
-  close_if_done();
 }
 
-std::unique_ptr<dispatch::ConnectionOutput> Connection::abandon_requests(
+std::unique_ptr<ConnectionOutput> Connection::abandon_requests(
     std::vector<Exchange*>& exchanges) noexcept {
   for (Exchange* exchange : requests_) {
     exchanges.push_back(exchange);
@@ -645,7 +623,7 @@ std::unique_ptr<dispatch::ConnectionOutput> Connection::abandon_requests(
   }
   requests_.clear();
   admitted_here_ = 0;
-  std::unique_ptr<dispatch::ConnectionOutput> output = std::move(output_);
+  std::unique_ptr<ConnectionOutput> output = std::move(output_);
   free_if_done();
   return output;
 }

@@ -2,32 +2,32 @@
 #pragma once
 
 // One client connection: reads bytes, decodes records, keeps the table of the requests in
-// flight on it (id → Exchange), and writes what their workers produce.
+// flight on it (id → Exchange), and owns its output (connection_output.hpp), the one place its
+// outgoing bytes wait.
 //
 //            accept
 //              │
 //              ▼
-//   ┌──────── Open ◄──────────────┐   reading, unless a request's body budget is full
-//   │          │ │                │   (read holds > 0: TCP pushes back on the client)
+//   ┌──────── Open ◄──────────────┐   reading, unless a request's body budget is full or the
+//   │          │ │                │   output is over its budget (TCP pushes back on the client)
 //   │          │ └── read hold ───┘
 //   │          │
 //   │  peer closed, bad input, write error, last request done without FCGI_KEEP_CONN,
-//   │  idle while the server drains
+//   │  idle while the server drains, a response cut short
 //   │          ▼
 //   │       Closing    handle closing; queued requests are taken back, running ones are
-//   │          │       stopped and their END arrives later; nothing more is written
+//   │          │       stopped and their notice arrives later; nothing more is written
 //   │          ▼
 //   └──►    Closed     handle closed; freed once its last exchange is gone
 //
-// The state machine knows nothing of sockets: it consumes bytes and asks its transport to
-// write, pause reading and close through a handful of virtual calls. A worker finishing a
-// request may write its last records itself (dispatch/connection_output.hpp, the direct path);
-// its End message follows through the OutboundQueue without waking the loop, and received()
-// takes such messages before it reads on. StreamConnection
+// The state machine knows nothing of sockets: it consumes bytes and drives its transport
+// through a handful of virtual calls. Workers write their requests' records to the output
+// themselves; their notices (dispatch/notice_queue.hpp) tell the connection that a request
+// ended, that it may read again, or that the output needs the I/O thread. StreamConnection
 // (stream_connection.hpp) is the transport over a libuv stream (TCP, Unix socket); the
 // whole-connection fuzz target drives the same state machine through a transport in memory.
 //
-// Threading: I/O thread only.
+// Threading: I/O thread only, but for send(), which the output calls from any thread.
 
 #include <sys/socket.h>
 
@@ -40,28 +40,34 @@
 #include <string_view>
 #include <vector>
 
-#include "dispatch/connection_output.hpp"
 #include "dispatch/exchange.hpp"
+#include "dispatch/notice_queue.hpp"
 #include "fcgimux/protocol.hpp"
+#include "io/connection_output.hpp"
 
 namespace fcgimux::io {
 
 class ServerCore;
 
-class Connection {
+class Connection : public ConnectionOutput::Transport {
  public:
   Connection(ServerCore& server, std::uint64_t id);
   virtual ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // The connection whose output `exchange` writes to: every exchange's output is a
+  // ConnectionOutput made by a Connection, its transport.
+  static Connection& of(const dispatch::Exchange& exchange) noexcept;
+
   // --- from the server -----------------------------------------------------------------------
   // Closes at once, e.g. past max_connections. `why` goes to the log at `level`.
   void close(LogLevel level, std::string_view why) noexcept;
-  // A worker's message about one of this connection's exchanges. Returns whether the
-  // connection is still open; when it returns false the connection may have been freed.
-  bool deliver(dispatch::Outbound& message) noexcept;
-  // Starts writing what deliver() queued, unless a write is in flight.
+  // A worker's notice about one of this connection's exchanges. Returns whether the connection
+  // is still open; when it returns false the connection may have been freed.
+  bool deliver(const dispatch::Notice& notice) noexcept;
+  // Sends what is queued for the peer, unless someone else is writing it; reads again when the
+  // output fell under its budget.
   void flush() noexcept;
   // The server drains: close now when idle between requests, else once the request in flight
   // ends (or at the shutdown deadline).
@@ -71,7 +77,7 @@ class Connection {
   // The server gives up on the requests whose handlers ignore their cancellation. Requires:
   // closed, so each exchange left is run by a worker. Moves them to `exchanges` and returns
   // the connection's output (they may still touch both); the connection forgets them.
-  std::unique_ptr<dispatch::ConnectionOutput> abandon_requests(
+  std::unique_ptr<ConnectionOutput> abandon_requests(
       std::vector<dispatch::Exchange*>& exchanges) noexcept;
   // Closes the connection when idle past Config::idle_timeout, and stops its requests that
   // ran past Config::request_timeout. `now` is the loop's time in milliseconds.
@@ -89,17 +95,18 @@ class Connection {
   void received(std::span<const std::byte> bytes) noexcept;
   // The peer closed its end (`error` 0) or reading failed (a libuv error).
   void read_ended(int error) noexcept;
-  // The write in flight (write() returned 0) ended: `status` 0 or a libuv error.
+  // The asynchronous write (write() returned 0) ended: `status` 0 or a libuv error.
   void written(int status) noexcept;
   // The transport closed, as close_transport() asked.
   void transport_closed() noexcept;
 
  protected:
   // --- the transport, implemented by a subclass ----------------------------------------------
-  // Starts writing `pieces`, which stay untouched and alive until the write ends. Returns 1
-  // when every byte went out at once (written() does not follow), 0 when the write is in
-  // flight (written() follows, also after close_transport()), or a negative libuv error.
-  virtual int write(std::span<const std::string> pieces) noexcept = 0;
+  // Starts writing `pieces`, which stay untouched and alive until the write ends, waiting for
+  // the socket to take them. Returns 1 when every byte went out at once (written() does not
+  // follow), 0 when the write is under way (written() follows, also after close_transport()),
+  // or a negative libuv error.
+  virtual int write(std::span<const std::string_view> pieces) noexcept = 0;
   virtual void pause_reading() noexcept = 0;
   // Returns 0 or a libuv error.
   virtual int resume_reading() noexcept = 0;
@@ -107,10 +114,7 @@ class Connection {
   virtual std::size_t unread_bytes() const noexcept = 0;
   // Starts closing; transport_closed() follows, never from inside this call.
   virtual void close_transport() noexcept = 0;
-  // The direct path's write (ConnectionOutput::Send): writes what it can of `bytes` without
-  // blocking and returns the count, or a negative number when nothing was written. Called
-  // from a worker thread, while the connection is open and no other write is under way.
-  virtual std::ptrdiff_t send_now(std::string_view bytes) noexcept = 0;
+  // (ConnectionOutput::Transport::send: the non-blocking send, from any thread.)
   // The time now in milliseconds, on the loop's clock.
   std::uint64_t now() const noexcept;
 
@@ -119,7 +123,9 @@ class Connection {
  private:
   enum class State : unsigned char { Open, Closing, Closed };
 
-  void consume(std::span<const std::byte> bytes) noexcept;
+  // Decodes and handles records from `bytes` until they run out, the connection closes, or a
+  // reply finds its output over budget; returns the bytes left.
+  std::span<const std::byte> consume(std::span<const std::byte> bytes) noexcept;
   void handle_record(const protocol::Record& record);
   void handle_management(const protocol::Record& record);
   void handle_begin(const protocol::Record& record);
@@ -127,11 +133,16 @@ class Connection {
   void handle_params(dispatch::Exchange& exchange, std::span<const std::byte> content);
   void handle_body(dispatch::Exchange& exchange, const protocol::Record& record);
 
+  // The request on `request_id`, unless there is none or it has ended (its id is free).
   dispatch::Exchange* find(std::uint16_t request_id) const noexcept;
+  // The requests in the table that have not ended.
+  std::size_t live_requests() const noexcept;
   // Answers request `request_id` at once, without a worker: `response` (a whole CGI response)
   // on FCGI_STDOUT unless empty, then END_REQUEST with `status`.
   void reply(std::uint16_t request_id, protocol::ProtocolStatus status,
              std::string_view response = {});
+  // Queues records the I/O thread writes itself; they go out with the next flush().
+  void send_reply(std::string_view records);
   // Answers request `request_id` as Config::overload_reply says, counted as overloaded;
   // `log`: with the line that names max_requests.
   void reply_overloaded(std::uint16_t request_id, bool log);
@@ -140,35 +151,34 @@ class Connection {
   // The params of `exchange` ended (or it is leaving before they did): they no longer count
   // as pending, on this connection or the server.
   void end_params(dispatch::Exchange& exchange) noexcept;
-  // Takes `exchange` out of the table and deletes it; an admitted one releases its admission.
+  // Takes `exchange` out of the table and retires it; an admitted one releases its admission.
   // Requires: no worker holds it (never admitted, taken back out of the queue, or ended).
   void remove(dispatch::Exchange& exchange) noexcept;
   void hold_reading() noexcept;
   void release_reading() noexcept;
-  void queue_bytes(std::string bytes, bool budgeted);
-  dispatch::ConnectionOutput& output();
-  // Counts `bytes` out of the output's budget; bytes > 0 only exist once the output does.
-  void release_budget(std::size_t bytes) noexcept;
+  // Stops reading while the output is over budget, keeping `rest` (the bytes of the last
+  // read not consumed yet) for when it has room again.
+  void wait_for_output(std::span<const std::byte> rest) noexcept;
+  // Reads on once the output has room: first what wait_for_output() kept.
+  void read_on_if_room() noexcept;
+  // Pauses or resumes the transport when whether anything holds reading changed.
+  void update_reading(bool was_held) noexcept;
+  bool reading_held() const noexcept { return read_holds_ > 0 || waiting_for_output_; }
   // After a request ended: close when the client asked for it or the server drains.
   void close_if_done() noexcept;
-  // No byte waits to be written: none queued, in flight, or carried for a worker.
-  bool nothing_to_write() const noexcept;
   void free_if_done() noexcept;
-
-  // Ends the write in flight or just made: counts it, releases its budget.
-  void finish_write(bool sent) noexcept;
-  // Frees the output once nothing uses it, so an idle connection stays small.
-  void drop_idle_output() noexcept;
 
   const std::uint64_t id_;
   State state_ = State::Open;
 
   protocol::Decoder decoder_;
-  std::vector<dispatch::Exchange*> requests_;  // in flight, by arrival; owned here
+  std::vector<dispatch::Exchange*> requests_;  // by arrival, ended ones included; owned here
   bool close_when_idle_ = false;               // a finished request had no FCGI_KEEP_CONN
   bool served_ = false;                        // a request ended here
-  bool receiving_ = false;                     // received() holds bytes not yet decoded
   std::size_t read_holds_ = 0;                 // requests whose body budget is full
+  bool waiting_for_output_ = false;            // a reply found the output over its budget
+  bool replied_ = false;                       // the record being handled was answered
+  std::string unconsumed_;                     // what wait_for_output() kept
   std::size_t admitted_here_ = 0;              // requests of requests_ that are admitted
   std::size_t pending_params_ = 0;             // params bytes of requests whose params go on
   // Loop time of the last progress while admitted_here_ is 0: a request's params ended, or
@@ -176,12 +186,9 @@ class Connection {
   // that a peer cannot hold a connection (and what it buffers) by sending them.
   std::uint64_t idle_since_ = 0;
 
-  std::unique_ptr<dispatch::ConnectionOutput> output_;  // see output()
-  std::vector<std::string> pending_;                    // queued for the next write
-  std::size_t pending_budgeted_ = 0;                    // bytes of pending_ counted in output_
-  std::vector<std::string> writing_;                    // in the write in flight
-  std::size_t writing_budgeted_ = 0;                    // bytes of writing_ counted in output_
-  bool write_in_flight_ = false;
+  std::unique_ptr<ConnectionOutput> output_;    // null only once abandon_requests() took it
+  std::vector<std::string_view> async_pieces_;  // the asynchronous write under way
+  bool async_write_ = false;                    // write() returned 0; written() follows
 };
 
 }  // namespace fcgimux::io

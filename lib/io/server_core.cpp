@@ -36,6 +36,9 @@ void fill_standard_descriptors() noexcept {
   }
 }
 
+// Queued pieces kept for reuse across connections (io/piece_pool.hpp): 1 MiB at most.
+constexpr std::size_t kSparePieces = 256;
+
 // How long a handler gets to notice that it was cancelled at the shutdown deadline before
 // the server gives up on it.
 constexpr std::chrono::milliseconds kAbandonGrace{1'000};
@@ -72,11 +75,12 @@ ServerCore::ServerCore(Config configuration, Handler& application)
           this)),
       logger(shared->logger),
       counters(shared->counters),
-      outbound(shared->outbound),
+      notices(shared->notices),
       queue(shared->queue),
       exchange_context(shared->exchange_context),
       pages(this->config, counters, logger, worker_count(this->config.workers),
-            shared->board.get()) {
+            shared->board.get()),
+      pieces(kSparePieces) {
   std::string error;
   std::optional<std::vector<Endpoint>> endpoints = resolve_listen(config.listen, error);
   if (!endpoints) throw std::invalid_argument(error);
@@ -89,7 +93,6 @@ ServerCore::ServerCore(Config configuration, Handler& application)
   // spare keeps a few KiB at most (Exchange::retire()).
   constexpr std::size_t kMostSpares = 256;
   spare_exchanges_.reserve(std::min(config.max_requests, kMostSpares));
-  spare_outputs_.reserve(std::min(config.max_requests, kMostSpares));
   if (const int rc = uv_loop_init(&loop); rc != 0) throw uv_error(rc, "uv_loop_init");
   loop.data = this;
   // Both asyncs exist for the server's whole life, so stop() and the workers can always
@@ -99,7 +102,8 @@ ServerCore::ServerCore(Config configuration, Handler& application)
   uv_unref(reinterpret_cast<uv_handle_t*>(&stop_));
   uv_prepare_init(&loop, &quiet_ends_);
   uv_prepare_start(&quiet_ends_, [](uv_prepare_t* prepare) noexcept {
-    static_cast<ServerCore*>(prepare->loop->data)->deliver_quiet_ends();
+    auto* self = static_cast<ServerCore*>(prepare->loop->data);
+    if (self->notices.has_notices()) self->deliver_notices();
   });
   uv_unref(reinterpret_cast<uv_handle_t*>(&quiet_ends_));
   uv_signal_init(&loop, &sigint_);
@@ -297,7 +301,7 @@ bool ServerCore::admit(dispatch::Exchange& exchange) {
 
 dispatch::Exchange* ServerCore::make_exchange(std::uint64_t connection_id, std::uint16_t id,
                                               protocol::Role role, bool keep_conn,
-                                              dispatch::ConnectionOutput& output) {
+                                              dispatch::Output& output) {
   if (spare_exchanges_.empty()) {
     return new dispatch::Exchange(exchange_context, connection_id, id, role, keep_conn, output);
   }
@@ -313,24 +317,6 @@ void ServerCore::retire_exchange(dispatch::Exchange& exchange) noexcept {
     spare_exchanges_.emplace_back(&exchange);
   } else {
     delete &exchange;
-  }
-}
-
-std::unique_ptr<dispatch::ConnectionOutput> ServerCore::make_output(
-    dispatch::ConnectionOutput::Send send, void* context) {
-  if (spare_outputs_.empty()) {
-    return std::make_unique<dispatch::ConnectionOutput>(config.connection_output_budget, counters,
-                                                        outbound, send, context);
-  }
-  std::unique_ptr<dispatch::ConnectionOutput> output = std::move(spare_outputs_.back());
-  spare_outputs_.pop_back();
-  output->reuse(send, context);
-  return output;
-}
-
-void ServerCore::retire_output(std::unique_ptr<dispatch::ConnectionOutput> output) noexcept {
-  if (spare_outputs_.size() < spare_outputs_.capacity()) {
-    spare_outputs_.push_back(std::move(output));
   }
 }
 
@@ -372,7 +358,7 @@ void ServerCore::start_sweeping(std::uint64_t interval_ms) noexcept {
       &sweep_timer_,
       [](uv_timer_t* timer) noexcept {
         auto* self = static_cast<ServerCore*>(timer->loop->data);
-        self->deliver_quiet_ends();
+        if (self->notices.has_notices()) self->deliver_notices();
         const std::uint64_t now = uv_now(&self->loop);
         for (auto it = self->connections_.begin(); it != self->connections_.end();) {
           (*it++)->sweep(now);
@@ -400,22 +386,18 @@ std::uint64_t ServerCore::sweep_interval_ms() const noexcept {
 // --- the workers' messages ---------------------------------------------------------------------
 
 void ServerCore::on_wake(uv_async_t* async) noexcept {
-  static_cast<ServerCore*>(async->loop->data)->deliver_outbound();
+  static_cast<ServerCore*>(async->loop->data)->deliver_notices();
 }
 
-void ServerCore::deliver_quiet_ends() noexcept {
-  if (outbound.has_messages()) deliver_outbound();
-}
-
-void ServerCore::deliver_outbound() noexcept {
-  // uv_async_send coalesces wake-ups: take everything queued, not one message.
-  outbound.drain(delivering_);
+void ServerCore::deliver_notices() noexcept {
+  // uv_async_send coalesces wake-ups: take everything queued, not one notice.
+  notices.drain(delivering_);
   to_flush_.clear();
-  for (dispatch::Outbound& message : delivering_) {
-    Connection* connection = message.exchange->connection;
+  for (const dispatch::Notice& notice : delivering_) {
+    Connection& connection = Connection::of(*notice.exchange);
     // An open connection stays alive until a later loop phase runs its close callback, so
     // the pointers collected here stay valid through this batch.
-    if (connection->deliver(message)) to_flush_.push_back(connection);
+    if (connection.deliver(notice)) to_flush_.push_back(&connection);
   }
   for (Connection* connection : to_flush_) connection->flush();
 }
@@ -480,10 +462,10 @@ void ServerCore::cancel_all() noexcept {
 }
 
 void ServerCore::abandon_stuck() noexcept {
-  // From here on a worker's messages go nowhere; those sent before are delivered as usual,
+  // From here on a worker's notices go nowhere; those sent before are delivered as usual,
   // and free the exchanges that ended.
-  outbound.close();
-  deliver_outbound();
+  notices.close();
+  deliver_notices();
   // Every exchange still in a connection's table is now run by a worker that has not
   // returned: closing its connection stops it (a queued one is taken back), and its exchange
   // moves to the shared state, which the worker's thread keeps alive.
@@ -492,7 +474,7 @@ void ServerCore::abandon_stuck() noexcept {
     Connection& connection = **it++;
     connection.close(LogLevel::Warning, "server stopping past the shutdown deadline");
     const std::size_t before = stuck.size();
-    std::unique_ptr<dispatch::ConnectionOutput> output = connection.abandon_requests(stuck);
+    std::unique_ptr<ConnectionOutput> output = connection.abandon_requests(stuck);
     if (output && stuck.size() > before) {
       shared->abandoned_outputs.push_back(std::move(output));
     }

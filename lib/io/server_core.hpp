@@ -17,13 +17,14 @@
 #include "dispatch/admission_queue.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
-#include "dispatch/outbound_queue.hpp"
+#include "dispatch/notice_queue.hpp"
 #include "dispatch/worker_pool.hpp"
 #include "fcgimux/server.hpp"
 #include "io/client_filter.hpp"
 #include "io/connection.hpp"
 #include "io/endpoint.hpp"
 #include "io/listener.hpp"
+#include "io/piece_pool.hpp"
 #include "status/builtin_pages.hpp"
 #include "util/logger.hpp"
 
@@ -33,7 +34,7 @@ namespace fcgimux::io {
 // queue and the worker pool.
 //
 // Threading: I/O thread only (the thread in run()), except the members marked otherwise: the
-// hand-offs (queue, outbound), the counters, the endpoint publication and stop().
+// hand-offs (queue, notices), the counters, the endpoint publication and stop().
 class ServerCore {
  public:
   ServerCore(Config config, Handler& handler);
@@ -68,24 +69,16 @@ class ServerCore {
   // that is not a socket (the whole-connection fuzz target's) comes in here directly.
   void adopt(std::unique_ptr<Connection> connection);
   std::uint64_t next_connection_id() noexcept { return next_connection_id_++; }
-  // Hands every message the workers queued to its connection, then flushes those.
-  void deliver_outbound() noexcept;
-  // The same, when any message waits: the ends workers queued without a wake-up (see
-  // OutboundQueue) are taken this way, before a read and before the loop sleeps.
-  void deliver_quiet_ends() noexcept;
+  // Hands every notice the workers queued to its connection, then flushes those.
+  void deliver_notices() noexcept;
   // The connection's handle is closed and it has no exchange left: free it.
   void remove_connection(Connection& connection) noexcept;
-  // Exchanges and connection outputs are recycled, each kept with its buffers (up to a bound
-  // on how many), so that the steady path of a request allocates nothing.
+  // Exchanges are recycled, each kept with its buffers (up to a bound on how many), so that
+  // the steady path of a request allocates nothing.
   dispatch::Exchange* make_exchange(std::uint64_t connection_id, std::uint16_t id,
-                                    protocol::Role role, bool keep_conn,
-                                    dispatch::ConnectionOutput& output);
+                                    protocol::Role role, bool keep_conn, dispatch::Output& output);
   // Requires: no worker holds `exchange` (Exchange, step 4).
   void retire_exchange(dispatch::Exchange& exchange) noexcept;
-  std::unique_ptr<dispatch::ConnectionOutput> make_output(dispatch::ConnectionOutput::Send send,
-                                                          void* context);
-  // Requires: no request uses `output`, and ConnectionOutput::settle() was called.
-  void retire_output(std::unique_ptr<dispatch::ConnectionOutput> output) noexcept;
   bool draining() const noexcept { return draining_; }
   // The loop's one read buffer: libuv fills it and calls the read callback at once, which
   // consumes all of it before returning, so every connection can share it.
@@ -100,10 +93,11 @@ class ServerCore {
   dispatch::Counters& counters;
 
   uv_loop_t loop{};
-  dispatch::OutboundQueue& outbound;
+  dispatch::NoticeQueue& notices;
   dispatch::AdmissionQueue& queue;
   const dispatch::ExchangeContext& exchange_context;
   status::BuiltinPages pages;  // the status and ping pages, the slow-request log
+  PiecePool pieces;            // for every connection's output
 
  private:
   static void on_wake(uv_async_t* async) noexcept;
@@ -124,8 +118,8 @@ class ServerCore {
   void close_loop_handles() noexcept;
   void publish_endpoints(std::vector<std::string> endpoints, bool bound);
 
-  uv_async_t wake_{};          // workers → I/O: the outbound queue has messages
-  uv_prepare_t quiet_ends_{};  // before the loop sleeps: deliver_quiet_ends()
+  uv_async_t wake_{};          // workers → I/O: the notice queue has notices
+  uv_prepare_t quiet_ends_{};  // before the loop sleeps: the notices queued without a wake-up
   uv_async_t stop_{};          // stop() → I/O
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
@@ -142,14 +136,13 @@ class ServerCore {
   std::list<std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
   bool draining_ = false;
-  std::size_t pending_params_ = 0;  // see hold_pending_params()
-  dispatch::WorkerPool* workers_ = nullptr;     // while run() runs the loop
-  std::vector<dispatch::Outbound> delivering_;  // reused by deliver_outbound()
-  std::vector<Connection*> to_flush_;           // reused by deliver_outbound()
+  std::size_t pending_params_ = 0;            // see hold_pending_params()
+  dispatch::WorkerPool* workers_ = nullptr;   // while run() runs the loop
+  std::vector<dispatch::Notice> delivering_;  // reused by deliver_notices()
+  std::vector<Connection*> to_flush_;         // reused by deliver_notices()
   std::array<char, 64 * 1024> read_buffer_{};
-  // Retired, for make_exchange() and make_output(); capacity reserved up to the bound.
+  // Retired, for make_exchange(); capacity reserved up to the bound.
   std::vector<std::unique_ptr<dispatch::Exchange>> spare_exchanges_;
-  std::vector<std::unique_ptr<dispatch::ConnectionOutput>> spare_outputs_;
 
   std::atomic<bool> run_called_{false};
   std::atomic<bool> stop_requested_{false};

@@ -3,7 +3,12 @@
 
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
 
 #include "io/listener.hpp"
 #include "io/server_core.hpp"
@@ -72,29 +77,20 @@ void StreamConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
 
 // --- writing -----------------------------------------------------------------------------------
 
-int StreamConnection::write(std::span<const std::string> pieces) noexcept {
+int StreamConnection::write(std::span<const std::string_view> pieces) noexcept {
   buffers_.clear();
-  for (const std::string& piece : pieces) {
+  for (const std::string_view piece : pieces) {
     // uv_buf_t's base is not const, but libuv only reads what it writes.
     buffers_.push_back(
         uv_buf_init(const_cast<char*>(piece.data()), static_cast<unsigned>(piece.size())));
   }
-  // Most responses fit the socket's send buffer: one writev, no write request, no callback.
-  int rc = uv_try_write(&handle_.stream, buffers_.data(), static_cast<unsigned>(buffers_.size()));
-  if (rc < 0 && rc != UV_EAGAIN) return rc;
-  auto sent = static_cast<std::size_t>(rc < 0 ? 0 : rc);
-  std::size_t first = 0;
-  while (first < buffers_.size() && sent >= buffers_[first].len) sent -= buffers_[first++].len;
-  if (first == buffers_.size()) return 1;
-  buffers_.erase(buffers_.begin(), buffers_.begin() + static_cast<std::ptrdiff_t>(first));
-  buffers_.front().base += sent;
-  buffers_.front().len -= sent;
   if (!write_request_) {
     write_request_ = std::make_unique<uv_write_t>();
     write_request_->data = this;
   }
-  rc = uv_write(write_request_.get(), &handle_.stream, buffers_.data(),
-                static_cast<unsigned>(buffers_.size()), on_write);
+  // The output just found the socket full: libuv tries once more, then waits for room.
+  const int rc = uv_write(write_request_.get(), &handle_.stream, buffers_.data(),
+                          static_cast<unsigned>(buffers_.size()), on_write);
   return rc < 0 ? rc : 0;
 }
 
@@ -102,10 +98,23 @@ void StreamConnection::on_write(uv_write_t* request, int status) noexcept {
   static_cast<StreamConnection*>(request->data)->written(status);
 }
 
-std::ptrdiff_t StreamConnection::send_now(std::string_view bytes) noexcept {
+std::ptrdiff_t StreamConnection::send(std::span<const std::string_view> pieces) noexcept {
+  std::array<iovec, ConnectionOutput::kMaxPieces> vectors;
+  const std::size_t count = std::min(pieces.size(), vectors.size());
+  for (std::size_t i = 0; i < count; ++i) {
+    vectors[i] = iovec{const_cast<char*>(pieces[i].data()), pieces[i].size()};
+  }
+  msghdr message{};
+  message.msg_iov = vectors.data();
+  message.msg_iovlen = count;
   // libuv made the descriptor non-blocking; MSG_NOSIGNAL: a vanished peer is an EPIPE here,
-  // left for the I/O thread's next write to report.
-  return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // left for the I/O thread's write to report.
+  for (;;) {
+    const ssize_t sent = ::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent >= 0) return sent;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    if (errno != EINTR) return -1;
+  }
 }
 
 // --- closing -----------------------------------------------------------------------------------

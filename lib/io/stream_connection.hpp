@@ -2,12 +2,11 @@
 #pragma once
 
 // A Connection over a libuv stream: a TCP connection or a Unix socket accepted by a Listener.
-// Reads into the server's shared read buffer, writes with uv_try_write first (a response that
-// fits the socket buffer needs no write request and no later callback), and falls back to
-// uv_write for the rest. A worker's direct write (send_now) is one non-blocking send(2) on the
-// descriptor, the only call not made on the I/O thread.
+// Reads into the server's shared read buffer. The output's sends (send()) are one
+// non-blocking sendmsg(2) on the descriptor, from whichever thread writes; what the socket did
+// not take, the I/O thread writes with uv_write, which waits for room.
 //
-// Threading: I/O thread only, but for send_now() (see Connection::send_now).
+// Threading: I/O thread only, but for send() (see ConnectionOutput::Transport).
 
 #include <uv.h>
 
@@ -36,12 +35,12 @@ class StreamConnection final : public Connection {
   bool peer_address(sockaddr_storage& out) const noexcept override;
 
  private:
-  int write(std::span<const std::string> pieces) noexcept override;
+  int write(std::span<const std::string_view> pieces) noexcept override;
   void pause_reading() noexcept override;
   int resume_reading() noexcept override;
   std::size_t unread_bytes() const noexcept override;
   void close_transport() noexcept override;
-  std::ptrdiff_t send_now(std::string_view bytes) noexcept override;
+  std::ptrdiff_t send(std::span<const std::string_view> pieces) noexcept override;
 
   static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
@@ -51,7 +50,7 @@ class StreamConnection final : public Connection {
   const bool tcp_;
   StreamHandle handle_{};
   int fd_ = -1;  // the handle's descriptor, set by accept() before any request exists
-  std::vector<uv_buf_t> buffers_;              // the write in flight's unsent part
+  std::vector<uv_buf_t> buffers_;              // the asynchronous write's pieces
   std::unique_ptr<uv_write_t> write_request_;  // made with the first write that must wait
 };
 

@@ -5,9 +5,9 @@
 // slices) and the worker pool (running each admitted request's handler on this thread, once
 // its body has arrived or the connection stopped reading), so a run is deterministic.
 //
-// Input: byte 0 picks the slice size, byte 1 the harness's choices (writes that complete at
-// once or later, whether handlers read the body, how the input ends, whether a worker's direct
-// write of a finished response sends all, nothing or half); the rest is the byte stream a web
+// Input: byte 0 picks the slice size, byte 1 the harness's choices (asynchronous writes that
+// complete at once or later, whether handlers read the body, how the input ends, whether the
+// output's non-blocking sends take all, nothing or half); the rest is the byte stream a web
 // server would send.
 //
 // Invariants, checked on every input (a failure aborts):
@@ -80,7 +80,7 @@ class FuzzHandler final : public fcgimux::Handler {
     response.header("Content-Type", "text/plain");
     if (request.param("FUZZ_STDERR")) response.log_error("asked for a line on stderr");
     const std::string body(std::min(size, kMaxOutput), 'x');
-    // Without a flush the whole response ends through the direct path when it can.
+    // Without a flush the whole response goes out in one send with its END_REQUEST.
     response.write(body.substr(0, body.size() / 2));
     if (request.param("FUZZ_FLUSH")) response.flush();
     response.write(body.substr(body.size() / 2));
@@ -110,9 +110,9 @@ struct Observer {
   std::string staged;
   bool transport_closing = false;
 
-  void wrote(std::span<const std::string> pieces) {
+  void wrote(std::span<const std::string_view> pieces) {
     check(!transport_closing, "nothing is written once the transport closes");
-    for (const std::string& piece : pieces) {
+    for (const std::string_view piece : pieces) {
       std::span<const std::byte> bytes = std::as_bytes(std::span(piece));
       protocol::Record record;
       for (;;) {
@@ -131,7 +131,7 @@ struct Observer {
 
 class MemoryConnection final : public Connection {
  public:
-  // `direct`: how a worker's direct write goes: all sent, nothing (a full socket), or half.
+  // `direct`: how the output's non-blocking sends go: all taken, none (a full socket), or half.
   enum class Direct : unsigned char { All, None, Half };
   MemoryConnection(ServerCore& server, Observer& observer, bool async_writes, Direct direct,
                    bool& alive)
@@ -154,7 +154,7 @@ class MemoryConnection final : public Connection {
   std::size_t unread = 0;      // input the peer sent that the connection has not read
 
  private:
-  int write(std::span<const std::string> pieces) noexcept override {
+  int write(std::span<const std::string_view> pieces) noexcept override {
     observer_.wrote(pieces);
     if (!async_writes_) return 1;
     write_pending = true;
@@ -170,13 +170,20 @@ class MemoryConnection final : public Connection {
     observer_.transport_closing = true;
     close_pending = true;
   }
-  std::ptrdiff_t send_now(std::string_view bytes) noexcept override {
-    check(!write_pending, "no direct write while a write is in flight");
-    if (direct_ == Direct::None) return -1;
-    const std::size_t sent = direct_ == Direct::All ? bytes.size() : (bytes.size() + 1) / 2;
-    const std::string piece(bytes.substr(0, sent));
-    observer_.wrote(std::span(&piece, 1));
-    return static_cast<std::ptrdiff_t>(sent);
+  std::ptrdiff_t send(std::span<const std::string_view> pieces) noexcept override {
+    check(!write_pending, "no send while an asynchronous write is under way");
+    if (direct_ == Direct::None) return 0;
+    std::size_t total = 0;
+    for (const std::string_view piece : pieces) total += piece.size();
+    std::size_t left = direct_ == Direct::All ? total : (total + 1) / 2;
+    std::vector<std::string_view> taken;
+    for (const std::string_view piece : pieces) {
+      if (left == 0) break;
+      taken.push_back(piece.substr(0, std::min(left, piece.size())));
+      left -= taken.back().size();
+    }
+    observer_.wrote(taken);
+    return static_cast<std::ptrdiff_t>(direct_ == Direct::All ? total : (total + 1) / 2);
   }
 
   Observer& observer_;
@@ -274,7 +281,7 @@ class Harness {
   // Ends a pending write or close, then delivers what the handlers produced.
   void settle() {
     for (int round = 0; round < 64 && alive_; ++round) {
-      server_.deliver_outbound();
+      server_.deliver_notices();
       if (!alive_) return;
       if (connection_->write_pending) {
         connection_->write_pending = false;

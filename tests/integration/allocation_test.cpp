@@ -6,6 +6,13 @@
 // not on the I/O thread, not on the workers, not in the library's code around the handler.
 // The handler itself allocates nothing either, so any count is the library's.
 //
+// The pools fill as far as requests overlap: on one connection, a request may arrive while the
+// notice that ends the one before it is still on its way (its worker was preempted), or a
+// worker may find another still sending, which takes one more exchange or queued piece from a
+// pool, once. So the warm-up first runs requests on many connections at once and many on one
+// connection, which fills the pools deeper than one connection ever needs, then goes on in
+// rounds until a whole round allocates nothing (or gives up).
+//
 // Prints the count per request; exits 1 when it is not zero. (Allocations through malloc by
 // libuv or the C library are not counted: the library's own code allocates with new.)
 
@@ -19,9 +26,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fcgimux/handler.hpp"
 #include "fcgimux/protocol.hpp"
@@ -82,7 +91,9 @@ namespace {
 using fcgimux::protocol::kHeaderSize;
 using fcgimux::protocol::RecordType;
 
-constexpr int kWarmup = 2000;
+constexpr int kWarmupRound = 2000;
+constexpr int kMostWarmupRounds = 25;
+constexpr int kCrowd = 32;  // connections at once in the first warm-up
 constexpr int kRequests = 10000;
 constexpr std::string_view kBody =
     "a small response body, the size of a short JSON answer or a redirect page, about one "
@@ -99,7 +110,7 @@ class SmallHandler final : public fcgimux::Handler {
 
 // One request as nginx sends it: BEGIN_REQUEST with FCGI_KEEP_CONN, its usual params, an
 // empty body.
-std::string request_bytes() {
+std::string request_bytes(std::uint16_t id = 1) {
   std::string params;
   const std::array<std::pair<std::string_view, std::string_view>, 17> pairs{{
       {"QUERY_STRING", "id=42"},
@@ -122,10 +133,10 @@ std::string request_bytes() {
   }};
   for (const auto& [name, value] : pairs) fcgimux::protocol::append_name_value(params, name, value);
   std::string out;
-  fcgimux::protocol::append_begin_request(out, 1, 1, fcgimux::protocol::kKeepConn);
-  fcgimux::protocol::append_records(out, RecordType::Params, 1, params);
-  fcgimux::protocol::append_records(out, RecordType::Params, 1, std::string_view());
-  fcgimux::protocol::append_records(out, RecordType::Stdin, 1, std::string_view());
+  fcgimux::protocol::append_begin_request(out, id, 1, fcgimux::protocol::kKeepConn);
+  fcgimux::protocol::append_records(out, RecordType::Params, id, params);
+  fcgimux::protocol::append_records(out, RecordType::Params, id, std::string_view());
+  fcgimux::protocol::append_records(out, RecordType::Stdin, id, std::string_view());
   return out;
 }
 
@@ -148,29 +159,30 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Sends `request` and reads records until END_REQUEST. False on a failure.
-  bool exchange(std::string_view request) {
-    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(request.size())) {
-      return false;
-    }
+  bool exchange(std::string_view request) { return send(request) && await_end(); }
+  bool send(std::string_view request) {
+    return ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(request.size());
+  }
+  // Reads records until `ends` END_REQUESTs came.
+  bool await_end(int ends = 1) {
     for (;;) {
       const ssize_t n = ::recv(fd_, buffer_.data() + filled_, buffer_.size() - filled_, 0);
       if (n <= 0) return false;
       filled_ += static_cast<std::size_t>(n);
       // Walk the complete records; keep a partial one at the front.
       std::size_t at = 0;
-      bool ended = false;
       while (filled_ - at >= kHeaderSize) {
         const auto* header = reinterpret_cast<const unsigned char*>(buffer_.data() + at);
         const std::size_t length = (std::size_t{header[4]} << 8 | header[5]) + header[6];
         if (filled_ - at < kHeaderSize + length) break;
-        if (header[1] == static_cast<unsigned char>(RecordType::EndRequest)) ended = true;
+        if (header[1] == static_cast<unsigned char>(RecordType::EndRequest)) --ends;
         at += kHeaderSize + length;
       }
       std::copy(buffer_.begin() + static_cast<std::ptrdiff_t>(at),
                 buffer_.begin() + static_cast<std::ptrdiff_t>(filled_), buffer_.begin());
       filled_ -= at;
-      if (ended) return filled_ == 0;
+      if (ends == 0) return filled_ == 0;
     }
   }
 
@@ -191,12 +203,37 @@ int main() {
   const auto port = static_cast<std::uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));
   const std::string request = request_bytes();
   Client client(port);
-  for (int i = 0; i < kWarmup; ++i) {
-    if (!client.exchange(request)) {
-      std::fprintf(stderr, "allocation_test: warm-up request %d failed\n", i);
-      return 2;
+  {
+    std::vector<std::unique_ptr<Client>> crowd;
+    for (int i = 0; i < kCrowd; ++i) crowd.push_back(std::make_unique<Client>(port));
+    for (int round = 0; round < 100; ++round) {
+      for (const auto& c : crowd) {
+        if (!c->send(request)) return 2;
+      }
+      for (const auto& c : crowd) {
+        if (!c->await_end()) return 2;
+      }
+    }
+    // Requests multiplexed on one connection, whose workers queue behind each other's sends.
+    std::string burst;
+    for (std::uint16_t id = 1; id <= kCrowd; ++id) burst += request_bytes(id);
+    for (int round = 0; round < 100; ++round) {
+      if (!crowd.front()->send(burst) || !crowd.front()->await_end(kCrowd)) return 2;
     }
   }
+  for (int round = 0; round < kMostWarmupRounds; ++round) {
+    g_allocations = 0;
+    g_counting = true;
+    for (int i = 0; i < kWarmupRound; ++i) {
+      if (!client.exchange(request)) {
+        std::fprintf(stderr, "allocation_test: warm-up request %d failed\n", i);
+        return 2;
+      }
+    }
+    g_counting = false;
+    if (g_allocations.load() == 0) break;
+  }
+  g_allocations = 0;
   g_counting = true;
   for (int i = 0; i < kRequests; ++i) {
     if (!client.exchange(request)) {

@@ -245,11 +245,11 @@ TEST_CASE("a handler that answers without reading the body frees it and the conn
   server.stop();
 }
 
-TEST_CASE("responses workers write themselves stay whole when the socket fills",
+TEST_CASE("responses stay whole when the socket fills, and workers wait at the output budget",
           "[integration][flow]") {
-  // Each response fits one record, so its worker writes it straight to the socket, and the
-  // client reads nothing until the end: once the socket buffers fill, a write is cut short
-  // (its rest carried for the I/O thread to send first) and later ones queue behind it.
+  // 200 requests at once on one connection whose client reads nothing at first: workers send
+  // what the socket takes, queue the rest up to the budget, then wait; a response is cut
+  // anywhere by a full socket, its rest written by the I/O thread, the next behind it.
   constexpr std::uint16_t kRequests = 200;
   constexpr std::size_t kSize = 60000;
   const auto body_for = [&](std::uint16_t n) { return large_pattern(kSize + n, n); };
@@ -258,17 +258,26 @@ TEST_CASE("responses workers write themselves stay whole when the socket fills",
     if (query == "ok") return answer_ok(response);
     response.write(body_for(static_cast<std::uint16_t>(std::stoi(query))));
   });
-  TestServer server(handler);
+  Config config = test_config();
+  config.max_requests_per_connection = kRequests;
+  TestServer server(handler, config);
   FcgiClient client(server.endpoint());
   std::vector<std::uint16_t> ids;
+  std::string requests;
   for (std::uint16_t n = 1; n <= kRequests; ++n) {
-    // One request at a time, each on a new id: the client cannot see an end it does not read.
-    RequestOptions options;
-    options.id = n;
-    client.send_request({{"QUERY_STRING", std::to_string(n)}}, {}, options);
-    REQUIRE(eventually([&] { return server.server().stats().requests_completed == n; }));
+    protocol::append_begin_request(requests, n, 1, protocol::kKeepConn);
+    append_stream(requests, RecordType::Params, n,
+                  encode_params({{"QUERY_STRING", std::to_string(n)}}));
+    append_stream(requests, RecordType::Stdin, n, "");
     ids.push_back(n);
   }
+  client.send_raw(requests);
+  // The socket's buffers fill up and the rest waits within the budget: what workers hold
+  // back is at most one record each past it.
+  REQUIRE(eventually(
+      [&] { return server.server().stats().output_buffered >= config.connection_output_budget; }));
+  CHECK(server.server().stats().output_buffered <=
+        config.connection_output_budget + config.workers * (kSize + kRequests + 64));
   const Responses responses = client.collect(ids);
   for (const std::uint16_t n : ids) {
     const Response& response = responses.by_id.at(n);
@@ -277,6 +286,7 @@ TEST_CASE("responses workers write themselves stay whole when the socket fills",
   }
   check_served(client);
   CHECK(server.server().stats().connections_accepted == 1);
+  CHECK(eventually([&] { return server.server().stats().output_buffered == 0; }));
   server.stop();
 }
 

@@ -3,12 +3,12 @@
 // response is either whole or reported as failed. Each test is the attack, with the number it
 // asserts.
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,9 +66,24 @@ void check_served(FcgiClient& client, std::uint16_t id) {
   CHECK(parse_cgi_response(response.out).body == expected_listing(params));
 }
 
-TEST_CASE("issue 14: FCGI_GET_VALUES naming one variable 4,095 times is answered once, in one "
-          "record",
-          "[integration][hostile][regression]") {
+// Every record in `bytes`, which must be a whole record stream.
+std::vector<protocol::Record> decode_all(std::string_view bytes, protocol::Decoder& decoder) {
+  std::vector<protocol::Record> records;
+  std::span<const std::byte> input = bytes_of(bytes);
+  protocol::Record record;
+  for (;;) {
+    const protocol::DecodeStatus status = decoder.next(input, record);
+    REQUIRE(status != protocol::DecodeStatus::Error);
+    if (status == protocol::DecodeStatus::NeedMore) break;
+    records.push_back(record);
+  }
+  return records;
+}
+
+TEST_CASE(
+    "issue 14: FCGI_GET_VALUES naming one variable 4,095 times is answered once, in one "
+    "record",
+    "[integration][hostile][regression]") {
   echo::EchoHandler handler;
   LogCapture log;
   Config config = quiet_config(log);
@@ -94,6 +109,100 @@ TEST_CASE("issue 14: FCGI_GET_VALUES naming one variable 4,095 times is answered
   server.stop();
 }
 
+TEST_CASE("issue 14: a peer that floods replies and never reads is held to the output budget",
+          "[integration][hostile][regression]") {
+  echo::EchoHandler handler;
+  LogCapture log;
+  Config config = quiet_config(log);
+  constexpr std::size_t kBudget = 16 * 1024;
+  config.connection_output_budget = kBudget;
+  TestServer server(handler, config);
+
+  // Records the server answers itself, 56 bytes in and 56 bytes out: an unknown management
+  // type, an empty FCGI_GET_VALUES, a request aborted before its params, an unknown role.
+  std::string flood;
+  std::vector<std::size_t> record_ends;  // where each record of `flood` ends
+  const auto add = [&](const std::string& bytes) {
+    flood += bytes;
+    record_ends.push_back(flood.size());
+  };
+  while (flood.size() < 64 * 1024) {
+    add(record(static_cast<RecordType>(42), 0, ""));
+    add(record(RecordType::GetValues, 0, ""));
+    add(begin_request(1));
+    add(record(RecordType::AbortRequest, 1, ""));
+    add(begin_request(2, 9));
+  }
+  Socket peer = Socket::connect(server.endpoint());
+  peer.shrink_buffers(4096);
+  std::string sent;
+  bool stalled = false;
+  constexpr std::size_t kMostSent = 64 * 1024 * 1024;
+  std::uint64_t most_buffered = 0;
+  while (sent.size() < kMostSent) {
+    const std::size_t offset = sent.size() % flood.size();
+    const std::size_t taken = peer.send_some(std::string_view(flood).substr(offset));
+    sent.append(flood, offset, taken);
+    most_buffered = std::max(most_buffered, server.server().stats().output_buffered);
+    if (taken == 0 && !peer.wait_writable(1s)) {
+      stalled = true;
+      break;
+    }
+  }
+  // The server stopped reading once its replies filled the budget (and the kernel's socket
+  // buffers): the peer's sending stalled long before 64 MiB, and what waited in the server
+  // was the budget plus one reply at most.
+  const Stats held = server.server().stats();
+  CAPTURE(sent.size(), most_buffered, held.output_buffered, held.bytes_in);
+  CHECK(stalled);
+  CHECK(sent.size() < kMostSent);
+  CHECK(std::max(most_buffered, held.output_buffered) <= kBudget + 64);
+
+  // The flood may end in the middle of a record: the peer completes it, then starts reading.
+  const std::size_t offset = sent.size() % flood.size();
+  const std::size_t record_end = *std::lower_bound(record_ends.begin(), record_ends.end(), offset);
+  std::string received;
+  peer.send_all(std::string_view(flood).substr(offset, record_end - offset), received);
+  sent.append(flood, offset, record_end - offset);
+  // Every record sent is answered, in order, once the peer reads; then one ordinary request.
+  std::map<RecordType, std::size_t> expected;
+  {
+    protocol::Decoder decoder;
+    for (const protocol::Record& r : decode_all(sent, decoder)) {
+      if (r.header.type == static_cast<RecordType>(42)) ++expected[RecordType::UnknownType];
+      if (r.header.type == RecordType::GetValues) ++expected[RecordType::GetValuesResult];
+      if (r.header.type == RecordType::AbortRequest) ++expected[RecordType::EndRequest];
+      if (r.header.type == RecordType::BeginRequest && r.header.request_id == 2) {
+        ++expected[RecordType::EndRequest];
+      }
+    }
+  }
+  std::string request = begin_request(3);
+  append_stream(request, RecordType::Params, 3, encode_params({{"QUERY_STRING", ""}}));
+  append_stream(request, RecordType::Stdin, 3, "");
+  peer.send_all(request, received);
+
+  std::map<RecordType, std::size_t> answered;
+  protocol::Decoder decoder;
+  std::size_t decoded = 0;
+  bool ended = false;
+  while (!ended) {
+    REQUIRE(peer.receive(received));
+    for (const protocol::Record& r :
+         decode_all(std::string_view(received).substr(decoded), decoder)) {
+      if (r.header.request_id == 3) {
+        ended = r.header.type == RecordType::EndRequest;
+      } else {
+        ++answered[r.header.type];
+      }
+    }
+    decoded = received.size();
+  }
+  CHECK(answered == expected);
+  CHECK(eventually([&] { return server.server().stats().output_buffered == 0; }));
+  server.stop();
+}
+
 // Reads the answers to requests refused at once, by id, until request `last` has its
 // END_REQUEST; returns each one's HTTP status.
 std::map<std::uint16_t, int> refusals_until(FcgiClient& client, std::uint16_t last) {
@@ -109,9 +218,10 @@ std::map<std::uint16_t, int> refusals_until(FcgiClient& client, std::uint16_t la
   return statuses;
 }
 
-TEST_CASE("issue 14: requests whose params never end are held to max_params_bytes a connection "
-          "and pending_params_budget in all",
-          "[integration][hostile][regression]") {
+TEST_CASE(
+    "issue 14: requests whose params never end are held to max_params_bytes a connection "
+    "and pending_params_budget in all",
+    "[integration][hostile][regression]") {
   echo::EchoHandler handler;
   LogCapture log;
   Config config = quiet_config(log);
@@ -173,7 +283,9 @@ TEST_CASE("issue 14: refusals do not keep a connection with half a request from 
   TestServer server(handler, config);
 
   FcgiClient peer(server.endpoint());
-  peer.send_raw(begin_request(1) + record(RecordType::Params, 1, "\x03\x01" "ABCx"));
+  peer.send_raw(begin_request(1) + record(RecordType::Params, 1,
+                                          "\x03\x01"
+                                          "ABCx"));
   // A second request every 100 ms, each refused with FCGI_CANT_MPX_CONN, for at most 50 idle
   // timeouts: the connection must close anyway.
   bool closed = false;
@@ -261,9 +373,10 @@ TEST_CASE("issue 14: a response cut short by the shutdown deadline gets no END_R
   server.stop();
 }
 
-TEST_CASE("issue 14: a request stopped by its deadline before it wrote gets a whole 503, one "
-          "that wrote is cut",
-          "[integration][hostile][regression]") {
+TEST_CASE(
+    "issue 14: a request stopped by its deadline before it wrote gets a whole 503, one "
+    "that wrote is cut",
+    "[integration][hostile][regression]") {
   PartialThenWait handler;
   LogCapture log;
   Config config = quiet_config(log);

@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
-#include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
-#include "dispatch/outbound_queue.hpp"
+#include "dispatch/notice_queue.hpp"
+#include "recording_output.hpp"
 #include "util/logger.hpp"
 
 namespace fcgimux::dispatch {
@@ -40,9 +40,9 @@ class ExchangeFixture {
   Counters counters;
 
  private:
-  OutboundQueue outbound_{[](void*) noexcept {}, nullptr};
+  NoticeQueue notices_{[](void*) noexcept {}, nullptr};
   const util::Logger logger_{LogLevel::Error, nullptr};
-  const ExchangeContext context_{.outbound = outbound_,
+  const ExchangeContext context_{.notices = notices_,
                                  .counters = counters,
                                  .logger = logger_,
                                  .params_budget = 64 * 1024,
@@ -50,7 +50,7 @@ class ExchangeFixture {
                                  .queue_timeout = 0ms,
                                  .access_log = false,
                                  .body_buffers = nullptr};
-  ConnectionOutput output_{64 * 1024, counters, outbound_, nullptr, nullptr};
+  test::RecordingOutput output_;
   std::unique_ptr<Exchange> exchange_;
 };
 

@@ -15,12 +15,12 @@
 #include <utility>
 #include <vector>
 
-#include "dispatch/connection_output.hpp"
 #include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
-#include "dispatch/outbound_queue.hpp"
+#include "dispatch/notice_queue.hpp"
 #include "fcgimux/handler.hpp"
 #include "fcgimux/protocol.hpp"
+#include "recording_output.hpp"
 #include "util/logger.hpp"
 
 namespace fcgimux::test {
@@ -37,10 +37,10 @@ inline std::string run_handler(const ParamList& params,
   FunctionHandler handler;
   handler.fn = std::move(handle);
 
-  dispatch::OutboundQueue outbound([](void*) noexcept {}, nullptr);
+  dispatch::NoticeQueue notices([](void*) noexcept {}, nullptr);
   dispatch::Counters counters;
   const util::Logger logger(LogLevel::Error, nullptr);
-  const dispatch::ExchangeContext context{.outbound = outbound,
+  const dispatch::ExchangeContext context{.notices = notices,
                                           .counters = counters,
                                           .logger = logger,
                                           .params_budget = 64 * 1024,
@@ -48,7 +48,7 @@ inline std::string run_handler(const ParamList& params,
                                           .queue_timeout = std::chrono::milliseconds(0),
                                           .access_log = false,
                                           .body_buffers = nullptr};
-  dispatch::ConnectionOutput output(1024 * 1024, counters, outbound, nullptr, nullptr);
+  RecordingOutput output;
   dispatch::Exchange exchange(context, 1, 1, protocol::Role::Responder, false, output);
 
   std::string block;
@@ -60,18 +60,15 @@ inline std::string run_handler(const ParamList& params,
   exchange.end_stdin();
   exchange.run(handler);
 
-  std::vector<dispatch::Outbound> messages;
-  outbound.drain(messages);
+  const std::string written = output.bytes();
   std::string stdout_content;
   protocol::Decoder decoder;
   protocol::Record record;
-  for (const auto& message : messages) {
-    auto in = std::as_bytes(std::span(message.bytes));
-    while (decoder.next(in, record) == protocol::DecodeStatus::Record) {
-      if (record.header.type == protocol::RecordType::Stdout) {
-        stdout_content.append(reinterpret_cast<const char*>(record.content.data()),
-                              record.content.size());
-      }
+  auto in = std::as_bytes(std::span(written));
+  while (decoder.next(in, record) == protocol::DecodeStatus::Record) {
+    if (record.header.type == protocol::RecordType::Stdout) {
+      stdout_content.append(reinterpret_cast<const char*>(record.content.data()),
+                            record.content.size());
     }
   }
   return stdout_content;

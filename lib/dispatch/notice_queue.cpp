@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
-#include "dispatch/outbound_queue.hpp"
-
-#include <utility>
+#include "dispatch/notice_queue.hpp"
 
 namespace fcgimux::dispatch {
 
-void OutboundQueue::push(Outbound message, bool wake) {
+void NoticeQueue::push(Notice notice, bool wake) {
   const std::lock_guard lock(mutex_);
   if (closed_) return;
-  messages_.push_back(std::move(message));
-  has_messages_.store(true, std::memory_order_relaxed);
+  notices_.push_back(notice);
+  has_notices_.store(true, std::memory_order_relaxed);
   // The consumer swaps the whole vector out under the lock, so one wake-up since its last
   // drain is enough. Woken under the lock, so that no wake-up reaches the loop after close()
   // returned: the loop may be gone by then.
@@ -19,17 +17,17 @@ void OutboundQueue::push(Outbound message, bool wake) {
   }
 }
 
-void OutboundQueue::close() {
+void NoticeQueue::close() {
   const std::lock_guard lock(mutex_);
   closed_ = true;
 }
 
-void OutboundQueue::drain(std::vector<Outbound>& into) {
+void NoticeQueue::drain(std::vector<Notice>& into) {
   into.clear();
   const std::lock_guard lock(mutex_);
-  into.swap(messages_);
+  into.swap(notices_);
   woken_ = false;
-  has_messages_.store(false, std::memory_order_relaxed);
+  has_notices_.store(false, std::memory_order_relaxed);
 }
 
 }  // namespace fcgimux::dispatch

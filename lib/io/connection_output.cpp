@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+#include "io/connection_output.hpp"
+
+#include <algorithm>
+
+namespace fcgimux::io {
+
+using dispatch::Counters;
+
+ConnectionOutput::~ConnectionOutput() {
+  Counters::sub(counters_.output_buffered, queued_.load(std::memory_order_relaxed));
+  pieces_.clear(queue_);
+}
+
+// --- workers -----------------------------------------------------------------------------------
+
+dispatch::Output::Written ConnectionOutput::write(std::string_view records, std::stop_token stop) {
+  std::unique_lock lock(mutex_);
+  if (queued_.load(std::memory_order_relaxed) >= limit_) {
+    changed_.wait(lock, stop,
+                  [&] { return closed_ || queued_.load(std::memory_order_relaxed) < limit_; });
+  }
+  if (closed_ || stop.stop_requested()) return Written::Dropped;
+  return send_or_queue(lock, records);
+}
+
+bool ConnectionOutput::wait_for_room(std::stop_token stop) {
+  if (queued_.load(std::memory_order_relaxed) < limit_) return true;
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, stop,
+                [&] { return closed_ || queued_.load(std::memory_order_relaxed) < limit_; });
+  return !closed_ && !stop.stop_requested();
+}
+
+dispatch::Output::Written ConnectionOutput::write_last(std::string_view records) {
+  std::unique_lock lock(mutex_);
+  if (closed_) return Written::Dropped;
+  return send_or_queue(lock, records);
+}
+
+dispatch::Output::Written ConnectionOutput::send_or_queue(std::unique_lock<std::mutex>& lock,
+                                                          std::string_view bytes) {
+  if (writer_ != Writer::None) {
+    // The writer sends it in turn.
+    push_back(bytes);
+    return Written::Done;
+  }
+  writer_ = Writer::Sending;
+  if (!queue_.empty()) {
+    push_back(bytes);
+    return worker_result(send_queued(lock));
+  }
+  // Nothing before these bytes: they go out from the caller's buffer, without a copy.
+  lock.unlock();
+  const std::ptrdiff_t sent = transport_.send(std::span(&bytes, 1));
+  lock.lock();
+  const std::size_t taken = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+  Counters::add(counters_.bytes_out, taken);
+  // What others appended meanwhile comes after the rest of these bytes.
+  if (taken < bytes.size() && !closed_) push_front(bytes.substr(taken));
+  return worker_result(send_queued(lock));
+}
+
+bool ConnectionOutput::send_queued(std::unique_lock<std::mutex>& lock) {
+  std::array<std::string_view, kMaxPieces> pieces;
+  while (!closed_ && !queue_.empty()) {
+    std::size_t bytes = 0;
+    const std::size_t count = gather(pieces, bytes);
+    lock.unlock();
+    const std::ptrdiff_t sent = transport_.send(std::span(pieces.data(), count));
+    lock.lock();
+    const std::size_t taken = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+    Counters::add(counters_.bytes_out, taken);
+    if (closed_) break;
+    pop(taken);
+    if (taken < bytes) {
+      writer_ = Writer::Loop;
+      return true;
+    }
+  }
+  writer_ = Writer::None;
+  // close() may be waiting for this send to end.
+  if (closed_) changed_.notify_all();
+  return false;
+}
+
+dispatch::Output::Written ConnectionOutput::worker_result(bool loop_owed) {
+  if (closed_) return Written::Dropped;
+  if (reader_waiting_ && queued_.load(std::memory_order_relaxed) < limit_) {
+    reader_waiting_ = false;
+    return Written::NeedsLoop;
+  }
+  return loop_owed ? Written::NeedsLoop : Written::Done;
+}
+
+// --- the I/O thread ----------------------------------------------------------------------------
+
+void ConnectionOutput::append(std::string_view bytes) {
+  const std::lock_guard lock(mutex_);
+  if (!closed_) push_back(bytes);
+}
+
+ConnectionOutput::Flush ConnectionOutput::flush(std::vector<std::string_view>& pieces) {
+  std::unique_lock lock(mutex_);
+  if (closed_) return Flush::Idle;
+  if (writer_ == Writer::None) {
+    if (queue_.empty()) return Flush::Idle;
+    writer_ = Writer::Sending;
+    if (!send_queued(lock)) return Flush::Idle;
+  }
+  if (writer_ == Writer::Sending || async_) return Flush::Busy;
+  // The loop writes: everything queued goes into one asynchronous write.
+  pieces.clear();
+  std::size_t offset = front_sent_;
+  for (const std::string& piece : queue_) {
+    pieces.emplace_back(std::string_view(piece).substr(offset));
+    offset = 0;
+  }
+  async_ = true;
+  async_bytes_ = queued_.load(std::memory_order_relaxed);
+  return Flush::Async;
+}
+
+void ConnectionOutput::async_written(bool sent) {
+  const std::lock_guard lock(mutex_);
+  async_ = false;
+  if (closed_) {
+    // close() kept the pieces of this write alive until now.
+    pieces_.clear(queue_);
+    front_sent_ = 0;
+    return;
+  }
+  if (sent) {
+    Counters::add(counters_.bytes_out, async_bytes_);
+    pop(async_bytes_);
+  }
+  if (queue_.empty()) writer_ = Writer::None;
+  if (queued_.load(std::memory_order_relaxed) < limit_) reader_waiting_ = false;
+}
+
+bool ConnectionOutput::hold_reader() {
+  const std::lock_guard lock(mutex_);
+  reader_waiting_ = queued_.load(std::memory_order_relaxed) >= limit_;
+  return reader_waiting_;
+}
+
+bool ConnectionOutput::idle() {
+  const std::lock_guard lock(mutex_);
+  return queue_.empty() && writer_ == Writer::None && !async_;
+}
+
+void ConnectionOutput::close() {
+  std::unique_lock lock(mutex_);
+  if (closed_) return;
+  closed_ = true;
+  changed_.notify_all();
+  changed_.wait(lock, [&] { return writer_ != Writer::Sending; });
+  Counters::sub(counters_.output_buffered, queued_.exchange(0, std::memory_order_relaxed));
+  writer_ = Writer::None;
+  if (!async_) {
+    pieces_.clear(queue_);
+    front_sent_ = 0;
+  }
+}
+
+// --- the queue ---------------------------------------------------------------------------------
+
+std::size_t ConnectionOutput::gather(std::span<std::string_view> pieces, std::size_t& bytes) const {
+  std::size_t count = 0;
+  std::size_t offset = front_sent_;
+  for (auto it = queue_.begin(); it != queue_.end() && count < pieces.size(); ++it, ++count) {
+    pieces[count] = std::string_view(*it).substr(offset);
+    bytes += pieces[count].size();
+    offset = 0;
+  }
+  return count;
+}
+
+void ConnectionOutput::push_back(std::string_view bytes) {
+  if (bytes.empty()) return;
+  pieces_.push_back(queue_, bytes);
+  queued_.fetch_add(bytes.size(), std::memory_order_relaxed);
+  Counters::add(counters_.output_buffered, bytes.size());
+}
+
+void ConnectionOutput::push_front(std::string_view bytes) {
+  pieces_.push_front(queue_, bytes);
+  queued_.fetch_add(bytes.size(), std::memory_order_relaxed);
+  Counters::add(counters_.output_buffered, bytes.size());
+}
+
+void ConnectionOutput::pop(std::size_t bytes) {
+  if (bytes == 0) return;
+  const bool was_full = queued_.load(std::memory_order_relaxed) >= limit_;
+  queued_.fetch_sub(bytes, std::memory_order_relaxed);
+  Counters::sub(counters_.output_buffered, bytes);
+  while (bytes > 0) {
+    const std::size_t left = queue_.front().size() - front_sent_;
+    if (bytes < left) {
+      front_sent_ += bytes;
+      break;
+    }
+    bytes -= left;
+    pieces_.pop_front(queue_);
+    front_sent_ = 0;
+  }
+  if (was_full && queued_.load(std::memory_order_relaxed) < limit_) changed_.notify_all();
+}
+
+}  // namespace fcgimux::io
