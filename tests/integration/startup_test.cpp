@@ -414,22 +414,32 @@ TEST_CASE("a live Unix socket, or a file that is no socket, makes run() throw an
   Config config = test_config();
   config.listen = {"unix:" + path};
 
+  const std::string live_message =
+      "another process listens on this socket: cannot bind unix:" + path +
+      ": address already in use";
+
   SECTION("another server listens there") {
     TestServer live(handler, config);
-    CHECK_THROWS_AS(TestServer(handler, config), std::system_error);
+    CHECK_THROWS_MATCHES(TestServer(handler, config), std::system_error,
+                         Catch::Message(live_message));
     CHECK(std::filesystem::is_socket(path));
     check_serves(live.endpoint());
     live.stop();
   }
   SECTION("another program listens there") {
     const Descriptor live = unix_listener(path);
-    CHECK_THROWS_AS(TestServer(handler, config), std::system_error);
+    CHECK_THROWS_MATCHES(TestServer(handler, config), std::system_error,
+                         Catch::Message(live_message));
     CHECK(std::filesystem::is_socket(path));
     FcgiClient connects("unix:" + path);
   }
   SECTION("a regular file is there") {
     std::ofstream(path) << "not a socket";
-    CHECK_THROWS_AS(TestServer(handler, config), std::system_error);
+    CHECK_THROWS_MATCHES(TestServer(handler, config), std::system_error,
+                         Catch::Message(path +
+                                        " is a file, not a socket (remove it, or choose another "
+                                        "path): cannot bind unix:" +
+                                        path + ": address already in use"));
     std::ifstream in(path);
     CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "not a socket");
   }
