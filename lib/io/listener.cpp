@@ -2,14 +2,16 @@
 #include "io/listener.hpp"
 
 #include <fcntl.h>
+#include <fmt/core.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <fmt/core.h>
-
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -86,6 +88,52 @@ int explain_unix_bind_failure(const std::string& path, int rc, std::string& what
     }
   }
   return rc;
+}
+
+// The name of user `uid` ("root"), or its number when it has none.
+std::string user_name(uid_t uid) {
+  passwd entry{};
+  passwd* found = nullptr;
+  std::array<char, 4096> buffer;
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return entry.pw_name;
+  }
+  return std::to_string(uid);
+}
+
+// The name of group `gid` ("www-data"), or its number when it has none.
+std::string group_name(gid_t gid) {
+  group entry{};
+  group* found = nullptr;
+  std::array<char, 4096> buffer;
+  if (::getgrgid_r(gid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return entry.gr_name;
+  }
+  return std::to_string(gid);
+}
+
+// Logs who may connect to the Unix socket this listener created at `path`: connect(2) needs
+// write permission on the socket file (unix(7)). A web server's workers never run as root
+// (nginx's run as www-data), so a socket only root may write to, which is what a root process
+// gets with the usual umask (srwxr-xr-x root root), answers every request with a 502 and
+// nothing in this server's log: that case is a warning, the others are information.
+void log_socket_access(const std::string& path, const util::Logger& logger) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return;
+  const unsigned mode = info.st_mode & 07777;
+  const bool others_write = (mode & S_IWOTH) != 0;
+  const bool group_write = (mode & S_IWGRP) != 0 && info.st_gid != 0;
+  if (::geteuid() == 0 && info.st_uid == 0 && !others_write && !group_write) {
+    logger.log(LogLevel::Warning,
+               "unix:{}: socket owner {}, group {}, mode {:04o}: only root may connect, so a web "
+               "server whose workers run as another user (nginx: www-data) answers 502; set "
+               "Config::unix_socket_mode to 0660 and give the socket the web server's group "
+               "(create it in a directory of that group with the set-group-ID bit: chmod 2750)",
+               path, user_name(info.st_uid), group_name(info.st_gid), mode);
+    return;
+  }
+  logger.log(LogLevel::Info, "unix:{}: socket owner {}, group {}, mode {:04o}", path,
+             user_name(info.st_uid), group_name(info.st_gid), mode);
 }
 
 // Linux's accept(2) reports network errors already pending on the new connection; the page
@@ -184,6 +232,7 @@ int Listener::open(uv_loop_t& loop, const Options& options, std::string& what) n
       if (options.unix_mode != 0 && ::chmod(endpoint_.path.c_str(), options.unix_mode) != 0) {
         return what = "chmod", uv_translate_sys_error(errno);
       }
+      log_socket_access(endpoint_.path, logger_);
       break;
     }
   }
