@@ -4,7 +4,7 @@
 // Optional helpers for the Responder role: the HTTP request as the web server describes it in
 // CGI params (RFC 3875 §4.1), query strings and form bodies, cookies, streaming
 // multipart/form-data, and the usual response chores (reason phrases, redirects, Set-Cookie,
-// MIME types).
+// MIME types, whole responses and status answers).
 //
 // Everything here but the few functions that take a Request or a Response is a pure function
 // or a self-contained parser over std::string_view: usable, testable and fuzzable without a
@@ -77,17 +77,27 @@ std::string_view method(std::span<const protocol::NameValue> params) noexcept;
 /// The same, from the request's params.
 std::string_view method(const Request& request) noexcept;
 
+/// The path the client asked for, percent-decoded (RFC 3986 §2.1, as percent_decode(): "%31"
+/// is '1', '+' stays '+'): raw_path() decoded, so "/items/%31" gives "/items/1". It is not
+/// normalized ("/a/../b" stays as it is). Nothing when a '%' in it is not followed by two hex
+/// digits (answer 400 then); "" when the web server sent no REQUEST_URI. Decoding makes "%2F" a
+/// '/', so "/a%2Fb" and "/a/b" give the same path: to tell them apart, split raw_path() at '/'
+/// first and decode each segment.
+std::optional<std::string> path(std::span<const protocol::NameValue> params);
+/// The same, from the request's params.
+std::optional<std::string> path(const Request& request);
+
 /// The path the client asked for: REQUEST_URI up to its first '?' or '#', exactly as the client
-/// sent it (still percent-encoded, not normalized; percent_decode() it to compare with file
-/// names). "" when the web server sent no REQUEST_URI.
+/// sent it (still percent-encoded, not normalized). "" when the web server sent no
+/// REQUEST_URI.
 ///
 /// Why REQUEST_URI and not SCRIPT_NAME + PATH_INFO: nginx, Apache httpd (mod_proxy_fcgi),
 /// lighttpd, Caddy and HAProxy all send REQUEST_URI with the same meaning, while how they split
 /// the path between SCRIPT_NAME and PATH_INFO depends on each server's configuration, and
 /// nginx's are already decoded, so "/a%2Fb" and "/a/b" could not be told apart.
-std::string_view path(std::span<const protocol::NameValue> params) noexcept;
+std::string_view raw_path(std::span<const protocol::NameValue> params) noexcept;
 /// The same, from the request's params.
-std::string_view path(const Request& request) noexcept;
+std::string_view raw_path(const Request& request) noexcept;
 
 /// The query string (QUERY_STRING, without the '?'), or "" when there is none. Parse it with
 /// parse_form().
@@ -426,11 +436,29 @@ bool redirect(Response& response, int code, std::string_view location);
 /// Threading: as Response (one worker at a time).
 Error set_cookie(Response& response, const SetCookie& cookie);
 
-/// Answers with a status alone: sets `code`, adds "Content-Type: text/plain; charset=utf-8", and
-/// writes `"<code> <reason phrase>\n"` as the body, like the server's own error answers. Returns
-/// false, doing nothing, when the header block has already gone out.
+/// Answers with a whole response at once: sets `status`, adds a Content-Type header with
+/// `content_type` (none when it is empty) and writes `body`:
+///   http::send(response, 201, "application/json", R"({"id":7})");
+/// Headers added before it go out with it. Does nothing when the header block has already gone
+/// out (after a write or a flush): a status cannot follow a body.
 /// Threading: as Response (one worker at a time).
-bool send_status(Response& response, int code);
+void send(Response& response, int status, std::string_view content_type, std::string_view body);
+
+/// The body of a status answer (send_status()).
+enum class StatusBody : std::uint8_t {
+  Text,  ///< text/plain; charset=utf-8: "404 Not Found\n", like the server's own answers
+  Json,  ///< application/json: {"status":404,"error":"Not Found"}
+};
+
+/// Answers with a status alone: sets `code`, and writes the code and its reason phrase as the
+/// body, as `body` says (StatusBody::Text: "404 Not Found\n"; StatusBody::Json:
+/// {"status":404,"error":"Not Found"}; a code without a reason phrase gets the code alone, and
+/// "" as its error). A 1xx, 204 or 304 gets the status alone, no body: those carry no content
+/// (RFC 9110 §15.3.5, §15.4.5). Headers added before it go out with it (Allow for a 405,
+/// WWW-Authenticate for a 401). Does nothing when the header block has already gone out, as
+/// send().
+/// Threading: as Response (one worker at a time).
+void send_status(Response& response, int code, StatusBody body = StatusBody::Text);
 
 }  // namespace http
 }  // namespace fcgimux
