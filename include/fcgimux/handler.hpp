@@ -22,7 +22,12 @@ class Handler {
 };
 
 /// For small programs: runs a Server with `config` until SIGINT/SIGTERM, calling `fn` for each
-/// request as Handler::handle() would. Throws as Server's constructor and run() do.
+/// request as Handler::handle() would. Once its listeners are bound, it prints
+/// "PROGRAM: listening on ADDRESS" to stderr for each (Server::local_endpoints()). When the
+/// Server cannot start (a bad Config, a port in use: what its constructor and run() throw), it
+/// prints "PROGRAM: " and the exception's message to stderr and ends the process with
+/// std::exit(1), so it never returns then; a program that wants to handle those errors itself
+/// runs a Server instead. Call it from one thread.
 void serve(const Config& config, std::function<void(Request&, Response&)> fn);
 
 }  // namespace fcgimux

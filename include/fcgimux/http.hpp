@@ -3,15 +3,15 @@
 
 // Optional helpers for the Responder role: the HTTP request as the web server describes it in
 // CGI params (RFC 3875 §4.1), query strings and form bodies, cookies, streaming
-// multipart/form-data, and the usual response chores (reason phrases, redirects, Set-Cookie,
-// MIME types).
+// multipart/form-data, the usual response chores (reason phrases, redirects, Set-Cookie,
+// MIME types, whole responses and status answers), and a router.
 //
-// Everything here but the few functions that take a Request or a Response is a pure function
-// or a self-contained parser over std::string_view: usable, testable and fuzzable without a
-// server. Hostile input is an ordinary result: parsers return an `Error` value, never throw
-// for bad input, and every output is bounded by a limit the caller chooses. (Allocation
-// failure still throws std::bad_alloc, as everywhere in C++.) A function that returns an error
-// has left its output unchanged.
+// Everything here but the few functions that take a Request or a Response, and the Router, is
+// a pure function or a self-contained parser over std::string_view: usable, testable and
+// fuzzable without a server. Hostile input is an ordinary result: parsers return an `Error`
+// value, never throw for bad input, and every output is bounded by a limit the caller chooses.
+// (Allocation failure still throws std::bad_alloc, as everywhere in C++.) A function that
+// returns an error has left its output unchanged.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,17 +21,16 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "fcgimux/handler.hpp"
 #include "fcgimux/protocol.hpp"
 
 namespace fcgimux {
 
-class Request;
-class Response;
-
 /// Optional helpers for the Responder role; pure functions and parsers but for the few that
-/// take a Request or a Response.
+/// take a Request or a Response, and the Router.
 namespace http {
 
 /// Why input was refused. Returned, never thrown; `to_string` gives a phrase for a log line or
@@ -77,17 +76,27 @@ std::string_view method(std::span<const protocol::NameValue> params) noexcept;
 /// The same, from the request's params.
 std::string_view method(const Request& request) noexcept;
 
+/// The path the client asked for, percent-decoded (RFC 3986 §2.1, as percent_decode(): "%31"
+/// is '1', '+' stays '+'): raw_path() decoded, so "/items/%31" gives "/items/1". It is not
+/// normalized ("/a/../b" stays as it is). Nothing when a '%' in it is not followed by two hex
+/// digits (a 400, as the Router answers); "" when the web server sent no REQUEST_URI. Decoding
+/// makes "%2F" a '/', so "/a%2Fb" and "/a/b" give the same path: to tell them apart, split
+/// raw_path() at '/' first and decode each segment, as the Router does.
+std::optional<std::string> path(std::span<const protocol::NameValue> params);
+/// The same, from the request's params.
+std::optional<std::string> path(const Request& request);
+
 /// The path the client asked for: REQUEST_URI up to its first '?' or '#', exactly as the client
-/// sent it (still percent-encoded, not normalized; percent_decode() it to compare with file
-/// names). "" when the web server sent no REQUEST_URI.
+/// sent it (still percent-encoded, not normalized). "" when the web server sent no
+/// REQUEST_URI.
 ///
 /// Why REQUEST_URI and not SCRIPT_NAME + PATH_INFO: nginx, Apache httpd (mod_proxy_fcgi),
 /// lighttpd, Caddy and HAProxy all send REQUEST_URI with the same meaning, while how they split
 /// the path between SCRIPT_NAME and PATH_INFO depends on each server's configuration, and
 /// nginx's are already decoded, so "/a%2Fb" and "/a/b" could not be told apart.
-std::string_view path(std::span<const protocol::NameValue> params) noexcept;
+std::string_view raw_path(std::span<const protocol::NameValue> params) noexcept;
 /// The same, from the request's params.
-std::string_view path(const Request& request) noexcept;
+std::string_view raw_path(const Request& request) noexcept;
 
 /// The query string (QUERY_STRING, without the '?'), or "" when there is none. Parse it with
 /// parse_form().
@@ -426,11 +435,111 @@ bool redirect(Response& response, int code, std::string_view location);
 /// Threading: as Response (one worker at a time).
 Error set_cookie(Response& response, const SetCookie& cookie);
 
-/// Answers with a status alone: sets `code`, adds "Content-Type: text/plain; charset=utf-8", and
-/// writes `"<code> <reason phrase>\n"` as the body, like the server's own error answers. Returns
-/// false, doing nothing, when the header block has already gone out.
+/// Answers with a whole response at once: sets `status`, adds a Content-Type header with
+/// `content_type` (none when it is empty) and writes `body`:
+///   http::send(response, 201, "application/json", R"({"id":7})");
+/// Headers added before it go out with it. Does nothing when the header block has already gone
+/// out (after a write or a flush): a status cannot follow a body.
 /// Threading: as Response (one worker at a time).
-bool send_status(Response& response, int code);
+void send(Response& response, int status, std::string_view content_type, std::string_view body);
+
+/// The body of a status answer (send_status(), and the Router's own 400, 404 and 405).
+enum class StatusBody : std::uint8_t {
+  Text,  ///< text/plain; charset=utf-8: "404 Not Found\n", like the server's own answers
+  Json,  ///< application/json: {"status":404,"error":"Not Found"}
+};
+
+/// Answers with a status alone: sets `code`, and writes the code and its reason phrase as the
+/// body, as `body` says (StatusBody::Text: "404 Not Found\n"; StatusBody::Json:
+/// {"status":404,"error":"Not Found"}; a code without a reason phrase gets the code alone, and
+/// "" as its error). A 1xx, 204 or 304 gets the status alone, no body: those carry no content
+/// (RFC 9110 §15.3.5, §15.4.5). Headers added before it go out with it (Allow for a 405,
+/// WWW-Authenticate for a 401). Does nothing when the header block has already gone out, as
+/// send().
+/// Threading: as Response (one worker at a time).
+void send_status(Response& response, int code, StatusBody body = StatusBody::Text);
+
+// ---------------------------------------------------------------------------------------------
+// Routing.
+
+/// The named segments of the route a request matched: for the pattern "/items/{id}" and the
+/// path "/items/%31", params["id"] is "1". Views valid while the route's handler runs.
+/// Threading: as Request (one worker at a time).
+class PathParams {
+ public:
+  /// The percent-decoded value of the segment named `name` ("{name}" in the pattern), never
+  /// empty; "" when the pattern has no segment of that name.
+  std::string_view operator[](std::string_view name) const noexcept;
+
+ private:
+  friend class Router;
+  std::vector<std::pair<std::string_view, std::string_view>> segments_;  // name, value
+};
+
+/// What a route runs: Handler::handle() with the route's named segments.
+using RouteHandler = std::function<void(Request&, Response&, const PathParams&)>;
+
+/// One route: a method and a path pattern, and the handler for requests that match both.
+struct Route {
+  /// The request method, matched exactly (RFC 9110 §9.1: methods are case-sensitive): "GET",
+  /// "POST", ... A GET route also answers HEAD when no route of the same path has HEAD (the web
+  /// server sends the client the headers only).
+  std::string method;
+  /// A path of '/'-separated segments, each either literal ("items") or a named segment that
+  /// matches any one non-empty segment ("{id}": letters, digits and '_', not starting with a
+  /// digit; the whole segment). Literal segments are written decoded (no '%') and are not
+  /// empty, but for the last one: "/" and "/items/" end with an empty segment, so "/items"
+  /// and "/items/" are different paths.
+  std::string pattern;
+  /// Runs for a matching request; may throw, as Handler::handle() may.
+  RouteHandler handler;
+};
+
+/// A Handler that picks a route by the request's method and path, for JSON APIs and small
+/// sites:
+///   http::Router router({
+///       {"GET", "/items/{id}", get_item},
+///       {"POST", "/items", add_item},
+///   }, http::StatusBody::Json);
+///   fcgimux::Server server(config, router);
+///
+/// The path is raw_path() split at '/' into segments, each then percent-decoded: "/items/%31"
+/// matches "/items/{id}" with id "1". A "%2F" stays inside its segment as a '/': "/files/a%2Fb"
+/// matches "/files/{name}" with name "a/b", and never "/files/a/b". Empty segments are kept
+/// ("//items" does not match "/items"), and nothing is normalized ("." and ".." are ordinary
+/// segments). When several routes match a path, the one with a literal segment where another
+/// has a named one, comparing from the left, wins ("/items/new" before "/items/{id}").
+///
+/// It answers on its own, with send_status() in the `errors` form: 400 when a segment holds a
+/// '%' not followed by two hex digits; 404 when no route matches the path; 405 when routes
+/// match the path but none the method, with an Allow header listing theirs, sorted, HEAD
+/// included where GET is ("GET, HEAD, POST").
+/// Threading: Immutable after construction; safe to share.
+class Router : public Handler {
+ public:
+  /// A router for `routes`. Throws std::invalid_argument naming the route when a method is not
+  /// an RFC 9110 token, a pattern breaks the rules of Route::pattern or repeats a segment name,
+  /// a handler is empty, or two routes have the same method and would match the same paths.
+  explicit Router(std::vector<Route> routes, StatusBody errors = StatusBody::Text);
+
+  /// Runs the route that matches the request, or answers 400, 404 or 405 as the class comment
+  /// says. Runs on a worker thread, as Handler::handle().
+  void handle(Request& request, Response& response) override;
+
+ private:
+  struct Segment {
+    std::string text;  // a literal's decoded bytes, or a named segment's name
+    bool named = false;
+  };
+  struct CompiledRoute {
+    std::string method;
+    std::vector<Segment> segments;
+    RouteHandler handler;
+  };
+
+  std::vector<CompiledRoute> routes_;  // most specific first (see the class comment)
+  StatusBody errors_;
+};
 
 }  // namespace http
 }  // namespace fcgimux

@@ -48,9 +48,15 @@ std::string_view method(std::span<const NameValue> params) noexcept {
   return find(params, "REQUEST_METHOD").value_or(std::string_view());
 }
 
-std::string_view path(std::span<const NameValue> params) noexcept {
+std::string_view raw_path(std::span<const NameValue> params) noexcept {
   const std::string_view uri = find(params, "REQUEST_URI").value_or(std::string_view());
   return uri.substr(0, uri.find_first_of("?#"));
+}
+
+std::optional<std::string> path(std::span<const NameValue> params) {
+  std::string decoded;
+  if (percent_decode(raw_path(params), decoded) != Error::None) return std::nullopt;
+  return decoded;
 }
 
 std::string_view query(std::span<const NameValue> params) noexcept {

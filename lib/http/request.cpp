@@ -4,6 +4,7 @@
 #include "fcgimux/request.hpp"
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "fcgimux/http.hpp"
@@ -12,7 +13,9 @@ namespace fcgimux::http {
 
 std::string_view method(const Request& request) noexcept { return method(request.params()); }
 
-std::string_view path(const Request& request) noexcept { return path(request.params()); }
+std::optional<std::string> path(const Request& request) { return path(request.params()); }
+
+std::string_view raw_path(const Request& request) noexcept { return raw_path(request.params()); }
 
 std::string_view query(const Request& request) noexcept { return query(request.params()); }
 

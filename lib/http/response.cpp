@@ -9,6 +9,7 @@
 
 #include "fcgimux/http.hpp"
 #include "http/ascii.hpp"
+#include "http/server_response.hpp"
 
 namespace fcgimux::http {
 
@@ -31,17 +32,32 @@ Error set_cookie(Response& response, const SetCookie& cookie) {
   return Error::None;
 }
 
-bool send_status(Response& response, int code) {
-  if (response.headers_sent()) return false;
-  response.status(code);
-  response.header("Content-Type", "text/plain; charset=utf-8");
-  std::string body = std::to_string(code);
-  if (const std::string_view reason = reason_phrase(code); !reason.empty()) {
-    body.append(" ").append(reason);
-  }
-  body.push_back('\n');
+void send(Response& response, int status, std::string_view content_type, std::string_view body) {
+  if (response.headers_sent()) return;
+  response.status(status);
+  if (!content_type.empty()) response.header("Content-Type", content_type);
   response.write(body);
-  return true;
+}
+
+void send_status(Response& response, int code, StatusBody body) {
+  // RFC 9110 §15.2, §15.3.5, §15.4.5: 1xx, 204 and 304 responses carry no content.
+  if ((code >= 100 && code < 200) || code == 204 || code == 304) {
+    if (!response.headers_sent()) response.status(code);
+    return;
+  }
+  const std::string_view reason = reason_phrase(code);
+  std::string text;
+  if (body == StatusBody::Json) {
+    // Reason phrases are plain ASCII without '"' or '\\': nothing to escape.
+    text.append(R"({"status":)").append(std::to_string(code)).append(R"(,"error":")");
+    text.append(reason).append(R"("})");
+    send(response, code, "application/json", text);
+    return;
+  }
+  // The same body as the answers the server writes itself.
+  append_status_line(text, code);
+  text.push_back('\n');
+  send(response, code, "text/plain; charset=utf-8", text);
 }
 
 }  // namespace fcgimux::http

@@ -2,6 +2,7 @@
 #include "io/endpoint.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/core.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -45,38 +46,75 @@ std::string Endpoint::to_string() const {
   return "tcp:" + host + ":" + std::to_string(port);
 }
 
-std::optional<Endpoint> parse_endpoint(std::string_view text) {
+std::optional<Endpoint> parse_endpoint(std::string_view text, std::string& error) {
   Endpoint endpoint;
   if (text.starts_with("unix:")) {
     endpoint.kind = Endpoint::Kind::Unix;
     endpoint.path = std::string(text.substr(5));
-    // sun_path holds the path and its terminating NUL.
-    if (endpoint.path.empty() || endpoint.path.size() >= sizeof(sockaddr_un::sun_path)) {
+    if (endpoint.path.empty()) {
+      error = "unix: wants a path, e.g. unix:/run/app/app.sock";
+      return std::nullopt;
+    }
+    // unix(7): sun_path holds the path and its terminating NUL; a longer path cannot be bound
+    // (libuv 1.44 would silently bind a truncated one).
+    constexpr std::size_t kLongestPath = sizeof(sockaddr_un::sun_path) - 1;
+    if (endpoint.path.size() > kLongestPath) {
+      error = fmt::format(
+          "the path is {} bytes long, and a Unix socket's path holds at most {}: choose a "
+          "shorter one (e.g. under /run)",
+          endpoint.path.size(), kLongestPath);
       return std::nullopt;
     }
     return endpoint;
   }
   if (text.starts_with("fd:")) {
     endpoint.kind = Endpoint::Kind::Fd;
-    if (!parse_int(text.substr(3), endpoint.fd) || endpoint.fd < 0) return std::nullopt;
+    if (!parse_int(text.substr(3), endpoint.fd) || endpoint.fd < 0) {
+      error = "fd: wants a descriptor number, e.g. fd:0";
+      return std::nullopt;
+    }
     return endpoint;
   }
-  if (!text.starts_with("tcp:")) return std::nullopt;
+  if (!text.starts_with("tcp:")) {
+    error = "expected tcp:HOST:PORT, tcp:[V6]:PORT, unix:PATH, fd:N or systemd";
+    return std::nullopt;
+  }
   text.remove_prefix(4);
   const std::size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
+  if (colon == std::string_view::npos || text.ends_with(']')) {
+    error = "tcp: wants a host and a port, e.g. tcp:127.0.0.1:9000";
+    return std::nullopt;
+  }
   std::string_view host = text.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
     endpoint.ipv6 = true;
   }
   endpoint.host = std::string(host);
+  const std::string_view port = text.substr(colon + 1);
   unsigned char address[sizeof(in6_addr)];
   if (inet_pton(endpoint.ipv6 ? AF_INET6 : AF_INET, endpoint.host.c_str(), address) != 1) {
+    if (endpoint.ipv6) {
+      error = fmt::format("\"{}\" in brackets is not an IPv6 address", host);
+    } else if (host.find(':') != std::string_view::npos) {
+      error = fmt::format("an IPv6 address goes in brackets: tcp:[{}]:{}", host, port);
+    } else if (host.empty()) {
+      error = fmt::format(
+          "the host is missing: tcp:127.0.0.1:{} listens on loopback, tcp:0.0.0.0:{} "
+          "on every IPv4 address",
+          port, port);
+    } else {
+      // Names are not resolved: a name may stand for several addresses, or change.
+      error = fmt::format(
+          "the host \"{}\" is a name, not an IP address, and names are not resolved: write an "
+          "IPv4 address (tcp:127.0.0.1:{}) or an IPv6 one in brackets (tcp:[::1]:{})",
+          host, port, port);
+    }
     return std::nullopt;
   }
-  if (!parse_int(text.substr(colon + 1), endpoint.port) || endpoint.port < 0 ||
-      endpoint.port > 65535) {
+  if (!parse_int(port, endpoint.port) || endpoint.port < 0 || endpoint.port > 65535) {
+    error =
+        fmt::format("the port \"{}\" is not a number from 0 to 65535 (0 picks a free one)", port);
     return std::nullopt;
   }
   return endpoint;
@@ -110,9 +148,9 @@ std::optional<std::vector<Endpoint>> resolve_listen(const std::vector<std::strin
     // FastCGI 1.0 §2.2: an application started by a web server finds its listening socket
     // on descriptor FCGI_LISTENSOCK_FILENO.
     if (is_listening_socket(protocol::kListenSockFileno)) {
-      endpoints.push_back(*parse_endpoint("fd:0"));
+      endpoints.push_back(*parse_endpoint("fd:0", error));
     } else {
-      endpoints.push_back(*parse_endpoint("tcp:127.0.0.1:9000"));
+      endpoints.push_back(*parse_endpoint("tcp:127.0.0.1:9000", error));
     }
     return endpoints;
   }
@@ -126,10 +164,10 @@ std::optional<std::vector<Endpoint>> resolve_listen(const std::vector<std::strin
       endpoints.insert(endpoints.end(), passed.begin(), passed.end());
       continue;
     }
-    std::optional<Endpoint> endpoint = parse_endpoint(address);
+    std::string why;
+    std::optional<Endpoint> endpoint = parse_endpoint(address, why);
     if (!endpoint) {
-      error = "Config::listen: cannot parse \"" + address +
-              "\" (expected tcp:HOST:PORT, tcp:[V6]:PORT, unix:PATH, fd:N or systemd)";
+      error = fmt::format("Config::listen: \"{}\": {}", address, why);
       return std::nullopt;
     }
     endpoints.push_back(std::move(*endpoint));

@@ -24,8 +24,9 @@ struct Endpoint {
   std::string to_string() const;
 };
 
-// Parses one address; nothing when it does not parse.
-std::optional<Endpoint> parse_endpoint(std::string_view text);
+// Parses one address. Returns nothing when it does not parse, with `error` saying what is
+// wrong in words a user can act on ("the host \"localhost\" is a name, not an IP address; ...").
+std::optional<Endpoint> parse_endpoint(std::string_view text, std::string& error);
 
 // The listening sockets systemd passed to this process (LISTEN_PID is ours, LISTEN_FDS > 0:
 // descriptors 3, 4, ...), as Fd endpoints; empty when there are none.

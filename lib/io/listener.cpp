@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: MIT
 #include "io/listener.hpp"
 
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <utility>
 
 namespace fcgimux::io {
@@ -33,6 +39,101 @@ bool unix_socket_is_live(const std::string& path) noexcept {
 bool is_socket_file(const std::string& path) noexcept {
   struct stat info {};
   return ::lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
+}
+
+// The directory a socket file at `path` goes in.
+std::string parent_directory(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Binding the Unix socket `path` failed with libuv error `rc`: says what is wrong in `what`
+// (read as "<what> unix:PATH: <error>") and returns the error to report. libuv reports a
+// missing directory as EACCES (uv_pipe_bind turns ENOENT into EACCES, as Windows says), and a
+// file in the way as EADDRINUSE, like a live server: both would send a user the wrong way.
+// ENOTDIR does not say which part of the path is no directory.
+int explain_unix_bind_failure(const std::string& path, int rc, std::string& what) {
+  what = "bind";
+  if (rc == UV_EACCES || rc == UV_ENOTDIR) {
+    const std::string dir = parent_directory(path);
+    struct stat info {};
+    if (::stat(dir.c_str(), &info) != 0) {
+      const int error = errno;
+      if (error == ENOENT) {
+        what = fmt::format("the directory {} does not exist: cannot bind", dir);
+        return UV_ENOENT;
+      }
+      if (error == ENOTDIR) {
+        what = fmt::format("{} is not a directory: cannot bind", dir);
+        return UV_ENOTDIR;
+      }
+    } else if (!S_ISDIR(info.st_mode)) {
+      what = fmt::format("{} is not a directory: cannot bind", dir);
+      return UV_ENOTDIR;
+    } else if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+      what = fmt::format("this process (uid {}) may not create files in {}: cannot bind",
+                         ::geteuid(), dir);
+    }
+    return rc;
+  }
+  if (rc == UV_EADDRINUSE) {
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) != 0) return rc;
+    if (S_ISSOCK(info.st_mode)) {
+      what = "another process listens on this socket: cannot bind";
+    } else {
+      what = fmt::format("{} is {}, not a socket (remove it, or choose another path): cannot bind",
+                         path, S_ISDIR(info.st_mode) ? "a directory" : "a file");
+    }
+  }
+  return rc;
+}
+
+// The name of user `uid` ("root"), or its number when it has none.
+std::string user_name(uid_t uid) {
+  passwd entry{};
+  passwd* found = nullptr;
+  std::array<char, 4096> buffer;
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return entry.pw_name;
+  }
+  return std::to_string(uid);
+}
+
+// The name of group `gid` ("www-data"), or its number when it has none.
+std::string group_name(gid_t gid) {
+  group entry{};
+  group* found = nullptr;
+  std::array<char, 4096> buffer;
+  if (::getgrgid_r(gid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return entry.gr_name;
+  }
+  return std::to_string(gid);
+}
+
+// Logs who may connect to the Unix socket this listener created at `path`: connect(2) needs
+// write permission on the socket file (unix(7)). A web server's workers never run as root
+// (nginx's run as www-data), so a socket only root may write to, which is what a root process
+// gets with the usual umask (srwxr-xr-x root root), answers every request with a 502 and
+// nothing in this server's log: that case is a warning, the others are information.
+void log_socket_access(const std::string& path, const util::Logger& logger) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return;
+  const unsigned mode = info.st_mode & 07777;
+  const bool others_write = (mode & S_IWOTH) != 0;
+  const bool group_write = (mode & S_IWGRP) != 0 && info.st_gid != 0;
+  if (::geteuid() == 0 && info.st_uid == 0 && !others_write && !group_write) {
+    logger.log(LogLevel::Warning,
+               "unix:{}: socket owner {}, group {}, mode {:04o}: only root may connect, so a web "
+               "server whose workers run as another user (nginx: www-data) answers 502; set "
+               "Config::unix_socket_mode to 0660 and give the socket the web server's group "
+               "(create it in a directory of that group with the set-group-ID bit: chmod 2750)",
+               path, user_name(info.st_uid), group_name(info.st_gid), mode);
+    return;
+  }
+  logger.log(LogLevel::Info, "unix:{}: socket owner {}, group {}, mode {:04o}", path,
+             user_name(info.st_uid), group_name(info.st_gid), mode);
 }
 
 // Linux's accept(2) reports network errors already pending on the new connection; the page
@@ -126,11 +227,12 @@ int Listener::open(uv_loop_t& loop, const Options& options, std::string& what) n
         ::unlink(endpoint_.path.c_str());
         rc = uv_pipe_bind(&handle_.pipe, endpoint_.path.c_str());
       }
-      if (rc != 0) return what = "bind", rc;
+      if (rc != 0) return explain_unix_bind_failure(endpoint_.path, rc, what);
       created_socket_file_ = true;
       if (options.unix_mode != 0 && ::chmod(endpoint_.path.c_str(), options.unix_mode) != 0) {
         return what = "chmod", uv_translate_sys_error(errno);
       }
+      log_socket_access(endpoint_.path, logger_);
       break;
     }
   }

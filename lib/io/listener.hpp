@@ -43,7 +43,10 @@ class Listener {
     unsigned unix_mode = 0;   // chmod of a Unix socket this listener creates; 0: umask's
   };
   // Binds (or adopts the inherited descriptor) and listens. Returns 0 or a libuv error code,
-  // with `what` naming the step that failed; close() it either way.
+  // with `what` naming the step that failed, or, where the code alone would mislead, what is
+  // wrong ("the directory /run/app does not exist: cannot bind"): it is read followed by the
+  // address and the code's message. close() it either way. A Unix socket it creates is
+  // logged once with its owner and mode, as a warning when only root may connect to it.
   int open(uv_loop_t& loop, const Options& options, std::string& what) noexcept;
   // Opens the connection waiting in OnConnection into `client` (a handle initialised on the
   // same loop); without this call, the connection is closed when the callback returns.

@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "fcgimux/server.hpp"
 
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "io/server_core.hpp"
@@ -34,11 +43,27 @@ void serve(const Config& config, std::function<void(Request&, Response&)> fn) {
    private:
     std::function<void(Request&, Response&)> fn_;
   };
-  auto handler = std::make_unique<FunctionHandler>(std::move(fn));
-  Server server(config, *handler);
-  server.run();
-  // An abandoned handler may still return into `fn` (ownership rule 5): it stays, on purpose.
-  if (server.stats().requests_abandoned > 0) static_cast<void>(handler.release());
+  // glibc's name of the program, as its own error messages (error(3)) use it.
+  const char* const program = program_invocation_short_name;
+  try {
+    auto handler = std::make_unique<FunctionHandler>(std::move(fn));
+    Server server(config, *handler);
+    // local_endpoints() returns once run() has bound its listeners, or nothing if it failed.
+    const std::jthread announcer([&server, program] {
+      for (const std::string& address : server.local_endpoints()) {
+        fmt::print(stderr, "{}: listening on {}\n", program, address);
+      }
+    });
+    server.run();
+    // An abandoned handler may still return into `fn` (ownership rule 5): it stays, on purpose.
+    if (server.stats().requests_abandoned > 0) static_cast<void>(handler.release());
+  } catch (const std::exception& error) {
+    // The usual end of a small program that cannot start (a port in use, a bad address): a
+    // line saying why and a failed exit status, not std::terminate's "terminate called after
+    // throwing" and a core dump.
+    fmt::print(stderr, "{}: {}\n", program, error.what());
+    std::exit(1);
+  }
 }
 
 }  // namespace fcgimux

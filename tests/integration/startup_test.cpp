@@ -38,6 +38,7 @@
 #include "echo_handler.hpp"
 #include "echo_listing.hpp"
 #include "fcgi_client.hpp"
+#include "log_capture.hpp"
 #include "temp_dir.hpp"
 #include "test_server.hpp"
 #include "web_peer.hpp"
@@ -414,24 +415,92 @@ TEST_CASE("a live Unix socket, or a file that is no socket, makes run() throw an
   Config config = test_config();
   config.listen = {"unix:" + path};
 
+  const std::string live_message =
+      "another process listens on this socket: cannot bind unix:" + path +
+      ": address already in use";
+
   SECTION("another server listens there") {
     TestServer live(handler, config);
-    CHECK_THROWS_AS(TestServer(handler, config), std::system_error);
+    CHECK_THROWS_MATCHES(TestServer(handler, config), std::system_error,
+                         Catch::Message(live_message));
     CHECK(std::filesystem::is_socket(path));
     check_serves(live.endpoint());
     live.stop();
   }
   SECTION("another program listens there") {
     const Descriptor live = unix_listener(path);
-    CHECK_THROWS_AS(TestServer(handler, config), std::system_error);
+    CHECK_THROWS_MATCHES(TestServer(handler, config), std::system_error,
+                         Catch::Message(live_message));
     CHECK(std::filesystem::is_socket(path));
     FcgiClient connects("unix:" + path);
   }
   SECTION("a regular file is there") {
     std::ofstream(path) << "not a socket";
-    CHECK_THROWS_AS(TestServer(handler, config), std::system_error);
+    CHECK_THROWS_MATCHES(TestServer(handler, config), std::system_error,
+                         Catch::Message(path +
+                                        " is a file, not a socket (remove it, or choose another "
+                                        "path): cannot bind unix:" +
+                                        path + ": address already in use"));
     std::ifstream in(path);
     CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "not a socket");
+  }
+}
+
+TEST_CASE("a root process warns once when only root may connect to its Unix socket",
+          "[integration][startup]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: the warning is for a process running as root");
+    return;
+  }
+  const TempDir dir;
+  const std::string path = (dir.path() / "app.sock").string();
+  echo::EchoHandler handler;
+  LogCapture log;
+  Config config = test_config();
+  config.listen = {"unix:" + path};
+  config.log = log.sink();
+  config.log_level = LogLevel::Info;
+
+  SECTION("srwxr-xr-x, what the usual umask gives: nginx's www-data cannot connect") {
+    config.unix_socket_mode = 0755;
+    TestServer server(handler, config);
+    const auto warnings = log.lines(LogLevel::Warning, "socket owner");
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0] ==
+          "unix:" + path +
+              ": socket owner root, group root, mode 0755: only root may connect, so a web "
+              "server whose workers run as another user (nginx: www-data) answers 502; set "
+              "Config::unix_socket_mode to 0660 and give the socket the web server's group "
+              "(create it in a directory of that group with the set-group-ID bit: chmod 2750)");
+    server.stop();
+  }
+  SECTION("srw-rw---- in a set-group-ID directory of another group, as the guide sets it up") {
+    // nogroup (65534) stands for www-data, which the test machine may not have.
+    const std::filesystem::path shared = dir.path() / "shared";
+    std::filesystem::create_directory(shared);
+    REQUIRE(::chown(shared.c_str(), 0, 65534) == 0);
+    REQUIRE(::chmod(shared.c_str(), 02750) == 0);
+    const std::string socket_path = (shared / "app.sock").string();
+    config.listen = {"unix:" + socket_path};
+    config.unix_socket_mode = 0660;
+    TestServer server(handler, config);
+    struct stat info {};
+    REQUIRE(::stat(socket_path.c_str(), &info) == 0);
+    CHECK(info.st_gid == 65534);
+    CHECK(log.lines(LogLevel::Warning, "socket owner").empty());
+    const auto lines = log.lines(LogLevel::Info, "socket owner");
+    REQUIRE(lines.size() == 1);
+    CHECK_THAT(lines[0], Catch::StartsWith("unix:" + socket_path + ": socket owner root, group ") &&
+                             Catch::EndsWith(", mode 0660"));
+    server.stop();
+  }
+  SECTION("srw-rw-rw-: anyone may connect, and the owner and mode are information") {
+    config.unix_socket_mode = 0666;
+    TestServer server(handler, config);
+    CHECK(log.lines(LogLevel::Warning, "socket owner").empty());
+    CHECK(log.lines(LogLevel::Info, "socket owner") ==
+          std::vector<std::string>{"unix:" + path + ": socket owner root, group root, mode 0666"});
+    server.stop();
   }
 }
 

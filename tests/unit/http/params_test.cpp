@@ -38,28 +38,48 @@ const std::vector<NameValue> kNginx{
 TEST_CASE("method, path and query come from REQUEST_METHOD, REQUEST_URI and QUERY_STRING",
           "[http]") {
   CHECK(method(kNginx) == "POST");
-  CHECK(path(kNginx) == "/up%2Fload");
+  CHECK(raw_path(kNginx) == "/up%2Fload");
+  CHECK(path(kNginx) == "/up/load");
   CHECK(query(kNginx) == "a=1&b=2");
 }
 
-TEST_CASE("the path ends at the first '?' or '#' and keeps its percent-encoding", "[http]") {
+TEST_CASE("the raw path ends at the first '?' or '#' and keeps its percent-encoding", "[http]") {
+  const auto raw_path_of = [](std::string_view uri) {
+    const std::vector<NameValue> params{{"REQUEST_URI", uri}};
+    return std::string(raw_path(params));
+  };
+  CHECK(raw_path_of("/") == "/");
+  CHECK(raw_path_of("/a/b") == "/a/b");
+  CHECK(raw_path_of("/a?") == "/a");
+  CHECK(raw_path_of("/a?b?c") == "/a");
+  CHECK(raw_path_of("/a#frag?x") == "/a");
+  CHECK(raw_path_of("/a%3Fb") == "/a%3Fb");
+  CHECK(raw_path_of("") == "");
+}
+
+TEST_CASE("the path is the raw path percent-decoded, and nothing when an escape is malformed",
+          "[http]") {
   const auto path_of = [](std::string_view uri) {
     const std::vector<NameValue> params{{"REQUEST_URI", uri}};
-    return std::string(path(params));
+    return path(params);
   };
-  CHECK(path_of("/") == "/");
-  CHECK(path_of("/a/b") == "/a/b");
-  CHECK(path_of("/a?") == "/a");
-  CHECK(path_of("/a?b?c") == "/a");
-  CHECK(path_of("/a#frag?x") == "/a");
-  CHECK(path_of("/a%3Fb") == "/a%3Fb");
+  CHECK(path_of("/items/%31") == "/items/1");
+  CHECK(path_of("/it%65ms/1?q=%31") == "/items/1");
+  CHECK(path_of("/a%2Fb") == "/a/b");
+  CHECK(path_of("/a+b%20c") == "/a+b c");
+  CHECK(path_of("/a/../b/") == "/a/../b/");
+  CHECK(path_of("/%00") == std::string("/\0", 2));
+  CHECK(path_of("/a%") == std::nullopt);
+  CHECK(path_of("/a%4") == std::nullopt);
+  CHECK(path_of("/a%zz") == std::nullopt);
   CHECK(path_of("") == "");
 }
 
 TEST_CASE("missing request params read as empty", "[http]") {
   const std::vector<NameValue> none;
   CHECK(method(none).empty());
-  CHECK(path(none).empty());
+  CHECK(raw_path(none).empty());
+  CHECK(path(none) == "");
   CHECK(query(none).empty());
   CHECK_FALSE(header(none, "Host"));
   CHECK(headers(none).begin() == headers(none).end());

@@ -55,29 +55,70 @@ TEST_CASE("set_cookie adds a Set-Cookie header, and nothing for a bad cookie", "
   CHECK(out == "Status: 200 OK\r\nSet-Cookie: sid=x1; Path=/; HttpOnly\r\nSet-Cookie: b=2\r\n\r\n");
 }
 
-TEST_CASE("send_status answers with a status line and a short plain-text body", "[http]") {
-  bool sent = false;
+TEST_CASE("send answers with a status, a Content-Type and a body", "[http]") {
+  const auto out = run_handler({}, [&](Request&, Response& response) {
+    response.header("Location", "/items/7");
+    send(response, 201, "application/json", R"({"id":7})");
+  });
+  CHECK(out ==
+        "Status: 201 Created\r\nLocation: /items/7\r\nContent-Type: application/json\r\n\r\n"
+        R"({"id":7})");
+}
+
+TEST_CASE("send with an empty content type adds no Content-Type", "[http]") {
   const auto out =
-      run_handler({}, [&](Request&, Response& response) { sent = send_status(response, 404); });
-  CHECK(sent);
+      run_handler({}, [&](Request&, Response& response) { send(response, 204, "", ""); });
+  CHECK(out == "Status: 204 No Content\r\n\r\n");
+}
+
+TEST_CASE("send does nothing once the header block has gone out", "[http]") {
+  const auto out = run_handler({}, [&](Request&, Response& response) {
+    response.write("body");
+    send(response, 500, "text/plain", "late");
+  });
+  CHECK(out == "Status: 200 OK\r\n\r\nbody");
+}
+
+TEST_CASE("send_status answers with a status line and a short plain-text body", "[http]") {
+  const auto out =
+      run_handler({}, [&](Request&, Response& response) { send_status(response, 404); });
   CHECK(out ==
         "Status: 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         "404 Not Found\n");
 }
 
+TEST_CASE("send_status in JSON answers with the status and its reason as a JSON object", "[http]") {
+  const auto out = run_handler(
+      {}, [&](Request&, Response& response) { send_status(response, 404, StatusBody::Json); });
+  CHECK(out ==
+        "Status: 404 Not Found\r\nContent-Type: application/json\r\n\r\n"
+        R"({"status":404,"error":"Not Found"})");
+}
+
 TEST_CASE("send_status of a code without a reason phrase writes the code alone", "[http]") {
-  const auto out =
+  const auto text =
       run_handler({}, [&](Request&, Response& response) { send_status(response, 299); });
-  CHECK(out == "Status: 299\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n299\n");
+  CHECK(text == "Status: 299\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n299\n");
+  const auto json = run_handler(
+      {}, [&](Request&, Response& response) { send_status(response, 299, StatusBody::Json); });
+  CHECK(json ==
+        "Status: 299\r\nContent-Type: application/json\r\n\r\n"
+        R"({"status":299,"error":""})");
+}
+
+TEST_CASE("send_status of 204 or 304 sets the status and writes no body", "[http]") {
+  const int code = GENERATE(204, 304);
+  const auto out = run_handler(
+      {}, [&](Request&, Response& response) { send_status(response, code, StatusBody::Json); });
+  CHECK(out ==
+        "Status: " + std::to_string(code) + " " + std::string(reason_phrase(code)) + "\r\n\r\n");
 }
 
 TEST_CASE("send_status does nothing once the header block has gone out", "[http]") {
-  bool sent = true;
   const auto out = run_handler({}, [&](Request&, Response& response) {
     response.write("body");
-    sent = send_status(response, 500);
+    send_status(response, 500);
   });
-  CHECK_FALSE(sent);
   CHECK(out == "Status: 200 OK\r\n\r\nbody");
 }
 
