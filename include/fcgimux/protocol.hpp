@@ -12,6 +12,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -181,6 +182,15 @@ class NameValueBlock {
   std::size_t max_bytes_;
   std::string bytes_;
 };
+
+/// The value of the first pair in `pairs` named `name` (compared exactly), or nothing. The view
+/// is into the pair's value.
+std::optional<std::string_view> value_of(std::span<const NameValue> pairs,
+                                         std::string_view name) noexcept;
+
+/// FastCGI 1.0 §6.2: the request body's length the web server announces, CONTENT_LENGTH, when
+/// it is present and a decimal number; nothing otherwise.
+std::optional<std::uint64_t> content_length(std::span<const NameValue> params) noexcept;
 
 /// Bytes one pair takes on the wire.
 std::size_t name_value_size(std::string_view name, std::string_view value) noexcept;

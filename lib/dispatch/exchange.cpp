@@ -6,10 +6,12 @@
 #include <exception>
 #include <utility>
 
-#include "dispatch/access_log.hpp"
 #include "http/server_response.hpp"
+#include "observe/access_log.hpp"
 
 namespace fcgimux::dispatch {
+
+using observe::Counters;
 
 namespace {
 
@@ -386,17 +388,18 @@ std::string Exchange::access_line(std::chrono::steady_clock::time_point started,
   const auto admitted_wall =
       std::chrono::system_clock::now() -
       std::chrono::duration_cast<std::chrono::system_clock::duration>(now - admitted_at);
-  const std::string uri = request_uri(params_);
-  return dispatch::access_line(AccessEntry{.time = admitted_wall,
-                                           .method = find_param(params_, "REQUEST_METHOD"),
-                                           .uri = uri,
-                                           .status = status_,
-                                           .bytes = body_bytes_,
-                                           .duration = now - started,
-                                           .queue_wait = waited,
-                                           .result = result,
-                                           .connection_id = connection_id_,
-                                           .request_id = id_});
+  const std::string uri = observe::request_uri(params_);
+  return observe::access_line(
+      observe::AccessEntry{.time = admitted_wall,
+                           .method = observe::param(params_, "REQUEST_METHOD"),
+                           .uri = uri,
+                           .status = status_,
+                           .bytes = body_bytes_,
+                           .duration = now - started,
+                           .queue_wait = waited,
+                           .result = result,
+                           .connection_id = connection_id_,
+                           .request_id = id_});
 }
 
 void Exchange::finish() noexcept {

@@ -41,11 +41,11 @@
 #include <vector>
 
 #include "dispatch/buffer_pool.hpp"
-#include "dispatch/counters.hpp"
 #include "dispatch/notice_queue.hpp"
 #include "dispatch/output.hpp"
 #include "fcgimux/handler.hpp"
 #include "fcgimux/protocol.hpp"
+#include "observe/counters.hpp"
 #include "util/logger.hpp"
 
 namespace fcgimux::dispatch {
@@ -53,7 +53,7 @@ namespace fcgimux::dispatch {
 // What every exchange of one server shares. Owned by the server; outlives every exchange.
 struct ExchangeContext {
   NoticeQueue& notices;
-  Counters& counters;
+  observe::Counters& counters;
   const util::Logger& logger;
   std::size_t params_budget;
   std::size_t body_budget;

@@ -28,10 +28,7 @@ std::uint16_t Request::id() const noexcept { return exchange_.id(); }
 bool Request::keep_conn() const noexcept { return exchange_.keep_conn(); }
 
 std::optional<std::string_view> Request::param(std::string_view name) const noexcept {
-  for (const Param& p : exchange_.params()) {
-    if (p.name == name) return p.value;
-  }
-  return std::nullopt;
+  return protocol::value_of(exchange_.params(), name);
 }
 
 std::span<const Param> Request::params() const noexcept { return exchange_.params(); }

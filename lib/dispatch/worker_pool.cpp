@@ -21,10 +21,8 @@ SharedState::SharedState(const Config& config, unsigned workers, NoticeQueue::Wa
                        config.queue_timeout,
                        config.access_log,
                        &body_buffers},
-      board(!config.status_path.empty() || config.slow_request_threshold.count() > 0
-                ? std::make_unique<WorkerBoard>(workers, counters)
-                : nullptr),
-      running(std::make_unique<Running[]>(workers)) {}
+      board(workers, counters,
+            !config.status_path.empty() || config.slow_request_threshold.count() > 0) {}
 
 WorkerPool::WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Handler& handler)
     : shared_(std::move(shared)) {
@@ -32,35 +30,16 @@ WorkerPool::WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Hand
   for (std::size_t i = 0; i < count; ++i) {
     // Each thread holds the shared state itself: it may outlive the pool (see abandon()).
     threads_.emplace_back([shared = shared_, &handler, i](std::stop_token stop) {
-      WorkerBoard* const board = shared->board.get();
-      if (board != nullptr) board->attach(static_cast<unsigned>(i));
-      SharedState::Running& slot = shared->running[i];
+      const auto index = static_cast<unsigned>(i);
+      shared->board.attach(index);
       while (Exchange* exchange = shared->queue.pop(stop)) {
-        slot.since.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                         std::memory_order_relaxed);
-        slot.exchange.store(exchange, std::memory_order_release);
-        {
-          const WorkerBoard::Shift shift(board, static_cast<unsigned>(i), *exchange);
-          exchange->run(handler);
-        }
-        slot.exchange.store(nullptr, std::memory_order_release);
+        const observe::WorkerBoard::Shift shift(
+            shared->board, index,
+            {exchange, exchange->connection_id(), exchange->id(), exchange->params()});
+        exchange->run(handler);
       }
     });
   }
-}
-
-std::optional<WorkerPool::Worker> WorkerPool::running(
-    const Exchange& exchange, std::chrono::steady_clock::time_point admitted_at) const {
-  for (std::size_t i = 0; i < threads_.size(); ++i) {
-    const SharedState::Running& slot = shared_->running[i];
-    if (slot.exchange.load(std::memory_order_acquire) != &exchange) continue;
-    const std::chrono::steady_clock::time_point since{
-        std::chrono::steady_clock::duration(slot.since.load(std::memory_order_relaxed))};
-    // A slot not yet cleared may name an exchange freed since, whose address a later one
-    // took (exchanges are also recycled): that one was admitted after the slot was set.
-    if (since >= admitted_at) return Worker{i, since};
-  }
-  return std::nullopt;
 }
 
 std::size_t WorkerPool::abandon() noexcept {
@@ -70,8 +49,7 @@ std::size_t WorkerPool::abandon() noexcept {
     // A worker whose slot is empty is waiting for the queue, or has just popped an exchange
     // that the server has stopped by now (run() then skips the handler): joining it is
     // bounded.
-    if (shared_->running[i].exchange.load(std::memory_order_acquire) == nullptr ||
-        !threads_[i].joinable()) {
+    if (!shared_->board.busy(static_cast<unsigned>(i)) || !threads_[i].joinable()) {
       continue;
     }
     threads_[i].detach();

@@ -23,13 +23,13 @@
 
 #include "dispatch/admission_queue.hpp"
 #include "dispatch/buffer_pool.hpp"
-#include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
 #include "dispatch/notice_queue.hpp"
 #include "dispatch/output.hpp"
-#include "dispatch/worker_board.hpp"
 #include "fcgimux/config.hpp"
 #include "fcgimux/handler.hpp"
+#include "observe/counters.hpp"
+#include "observe/worker_board.hpp"
 #include "util/logger.hpp"
 
 namespace fcgimux::dispatch {
@@ -42,25 +42,15 @@ struct SharedState {
   SharedState(const SharedState&) = delete;
   SharedState& operator=(const SharedState&) = delete;
 
-  const util::Logger logger;  // thread-safe
-  Counters counters;          // thread-safe
-  NoticeQueue notices;        // workers → I/O thread
-  AdmissionQueue queue;       // I/O thread → workers
-  BufferPool body_buffers;    // thread-safe
+  const util::Logger logger;   // thread-safe
+  observe::Counters counters;  // thread-safe
+  NoticeQueue notices;         // workers → I/O thread
+  AdmissionQueue queue;        // I/O thread → workers
+  BufferPool body_buffers;     // thread-safe
   const ExchangeContext exchange_context;
-  // Each worker's request, for the status page and the slow log; null when neither is on.
-  const std::unique_ptr<WorkerBoard> board;
-
-  // Which worker runs which exchange, since when: one slot per worker, set and cleared by
-  // that worker around each request (`since` first, then `exchange`), read by the I/O thread
-  // to name stuck requests. Atomics, not a lock shared by every worker on every request: a
-  // reader may pair a new exchange with the time of the one before, which only makes a stuck
-  // request's age look longer by the gap between two requests.
-  struct Running {
-    std::atomic<const Exchange*> exchange{nullptr};
-    std::atomic<std::chrono::steady_clock::rep> since{0};
-  };
-  const std::unique_ptr<Running[]> running;  // by worker index
+  // Each worker's request: which one (always), and its details for the status page and the
+  // slow log (when either is on).
+  observe::WorkerBoard board;
 
   // I/O thread only, and only once the pool has abandoned workers: what abandoned workers may
   // still touch. Declared last, so the exchanges go before anything they refer to.
@@ -82,13 +72,6 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  struct Worker {
-    std::size_t index;
-    std::chrono::steady_clock::time_point since;  // when it took the request
-  };
-  // The worker running `exchange` (admitted at `admitted_at`), if one is.
-  std::optional<Worker> running(const Exchange& exchange,
-                                std::chrono::steady_clock::time_point admitted_at) const;
   // Stops every worker and detaches those still running a request: their threads end when
   // their handlers return, if ever. Call it after NoticeQueue::close(), once the admission queue is
   // empty. Returns how many were detached.

@@ -16,14 +16,6 @@ using protocol::NameValue;
 
 constexpr std::string_view kHttpPrefix = "HTTP_";
 
-std::optional<std::string_view> find(std::span<const NameValue> params,
-                                     std::string_view name) noexcept {
-  for (const auto& param : params) {
-    if (param.name == name) return param.value;
-  }
-  return std::nullopt;
-}
-
 // Whether `cgi` is the CGI spelling of `name` (RFC 3875 §4.1.18: upper case, '-' as '_').
 bool spells(std::string_view cgi, std::string_view name) noexcept {
   if (cgi.size() != name.size()) return false;
@@ -45,11 +37,12 @@ bool is_header_param(std::string_view name) noexcept {
 }  // namespace
 
 std::string_view method(std::span<const NameValue> params) noexcept {
-  return find(params, "REQUEST_METHOD").value_or(std::string_view());
+  return protocol::value_of(params, "REQUEST_METHOD").value_or(std::string_view());
 }
 
 std::string_view raw_path(std::span<const NameValue> params) noexcept {
-  const std::string_view uri = find(params, "REQUEST_URI").value_or(std::string_view());
+  const std::string_view uri =
+      protocol::value_of(params, "REQUEST_URI").value_or(std::string_view());
   return uri.substr(0, uri.find_first_of("?#"));
 }
 
@@ -60,7 +53,7 @@ std::optional<std::string> path(std::span<const NameValue> params) {
 }
 
 std::string_view query(std::span<const NameValue> params) noexcept {
-  return find(params, "QUERY_STRING").value_or(std::string_view());
+  return protocol::value_of(params, "QUERY_STRING").value_or(std::string_view());
 }
 
 std::optional<std::string_view> header(std::span<const NameValue> params,

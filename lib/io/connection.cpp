@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "io/connection.hpp"
 
+#include <fmt/format.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -16,26 +17,13 @@ namespace fcgimux::io {
 
 namespace {
 
-using dispatch::Counters;
 using dispatch::Exchange;
+using observe::Counters;
 using protocol::ProtocolStatus;
 using protocol::RecordType;
 
 std::span<const std::byte> as_bytes(std::string_view text) noexcept {
   return std::as_bytes(std::span(text));
-}
-
-// CONTENT_LENGTH as a number, when present and well formed.
-std::optional<std::uint64_t> content_length(std::span<const protocol::NameValue> params) {
-  for (const protocol::NameValue& pair : params) {
-    if (pair.name != "CONTENT_LENGTH") continue;
-    std::uint64_t value = 0;
-    const char* end = pair.value.data() + pair.value.size();
-    const auto [stop, error] = std::from_chars(pair.value.data(), end, value);
-    if (error != std::errc() || stop != end) return std::nullopt;
-    return value;
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -62,6 +50,7 @@ std::uint64_t Connection::now() const noexcept { return uv_now(&server_.loop); }
 // --- reading -----------------------------------------------------------------------------------
 
 void Connection::received(std::span<const std::byte> bytes) noexcept {
+  server_.assert_in_loop_thread();
   Counters::add(server_.counters.bytes_in, bytes.size());
   if (state_ != State::Open) return;
   if (const std::span<const std::byte> rest = consume(bytes); !rest.empty()) {
@@ -71,6 +60,7 @@ void Connection::received(std::span<const std::byte> bytes) noexcept {
 }
 
 void Connection::read_ended(int error) noexcept {
+  server_.assert_in_loop_thread();
   if (error != 0) return close(LogLevel::Info, uv_strerror(error));
   const bool mid_request =
       !decoder_.at_record_boundary() || std::any_of(requests_.begin(), requests_.end(),
@@ -117,10 +107,10 @@ void Connection::handle_record(const protocol::Record& record) {
     case RecordType::Data:
       break;
     default:
-      server_.logger.log(LogLevel::Warning, "conn {}: closed: record type {} ({}) on request {}",
-                         id_, static_cast<unsigned>(header.type), protocol::to_string(header.type),
-                         header.request_id);
-      return close(LogLevel::Debug, "bad record type");
+      return close(
+          LogLevel::Warning,
+          fmt::format("record type {} ({}) on request {}", static_cast<unsigned>(header.type),
+                      protocol::to_string(header.type), header.request_id));
   }
   // FastCGI 1.0 §3.3: records for a request id that is not active are ignored (a request the
   // server already answered may still be sending its body).
@@ -143,9 +133,7 @@ void Connection::handle_management(const protocol::Record& record) {
                                  record.content.size());
   if (const protocol::Error error = protocol::parse_name_values(content, asked);
       error != protocol::Error::None) {
-    server_.logger.log(LogLevel::Warning, "conn {}: closed: FCGI_GET_VALUES: {}", id_,
-                       protocol::to_string(error));
-    return close(LogLevel::Debug, "bad FCGI_GET_VALUES");
+    return close(LogLevel::Warning, fmt::format("FCGI_GET_VALUES: {}", protocol::to_string(error)));
   }
   const Config& config = server_.config;
   const std::string max_conns = std::to_string(config.max_connections);
@@ -176,16 +164,13 @@ void Connection::handle_begin(const protocol::Record& record) {
   const std::uint16_t request_id = record.header.request_id;
   protocol::BeginRequestBody body;
   if (protocol::parse_begin_request(record.content, body) != protocol::Error::None) {
-    server_.logger.log(LogLevel::Warning,
-                       "conn {}: closed: FCGI_BEGIN_REQUEST for request {} has {} bytes, not 8",
-                       id_, request_id, record.content.size());
-    return close(LogLevel::Debug, "bad FCGI_BEGIN_REQUEST");
+    return close(LogLevel::Warning,
+                 fmt::format("FCGI_BEGIN_REQUEST for request {} has {} bytes, not 8", request_id,
+                             record.content.size()));
   }
   if (find(request_id) != nullptr) {
-    server_.logger.log(LogLevel::Warning,
-                       "conn {}: closed: FCGI_BEGIN_REQUEST for request {}, which is active", id_,
-                       request_id);
-    return close(LogLevel::Debug, "duplicate request id");
+    return close(LogLevel::Warning,
+                 fmt::format("FCGI_BEGIN_REQUEST for request {}, which is active", request_id));
   }
   const bool keep_conn = (body.flags & protocol::kKeepConn) != 0;
   if (!keep_conn) close_when_idle_ = true;
@@ -236,9 +221,8 @@ void Connection::handle_abort(std::uint16_t request_id) {
 
 void Connection::handle_params(Exchange& exchange, std::span<const std::byte> content) {
   if (exchange.admitted) {
-    server_.logger.log(LogLevel::Warning, "conn {} req {}: closed: FCGI_PARAMS after its end", id_,
-                       exchange.id());
-    return close(LogLevel::Debug, "params after their end");
+    return close(LogLevel::Warning,
+                 fmt::format("FCGI_PARAMS for request {} after their end", exchange.id()));
   }
   const std::uint16_t request_id = exchange.id();
   if (!content.empty()) {
@@ -284,13 +268,14 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
     reply(request_id, ProtocolStatus::RequestComplete, http::server_response(400));
     return close_if_done();
   }
-  if (const std::optional<std::string> page = server_.pages.answer(exchange)) {
+  if (const std::optional<std::string> page =
+          server_.pages.answer(exchange.role(), exchange.params(), id_, request_id)) {
     remove(exchange);
     reply(request_id, ProtocolStatus::RequestComplete, *page);
     return close_if_done();
   }
   if (const std::uint64_t limit = server_.config.max_body_bytes; limit > 0) {
-    const std::optional<std::uint64_t> length = content_length(exchange.params());
+    const std::optional<std::uint64_t> length = protocol::content_length(exchange.params());
     if (length && *length > limit) {
       server_.logger.log(LogLevel::Warning,
                          "conn {} req {}: refused: CONTENT_LENGTH {} past max_body_bytes ({})", id_,
@@ -316,10 +301,9 @@ void Connection::handle_body(Exchange& exchange, const protocol::Record& record)
   if (!exchange.admitted) {
     // FastCGI 1.0 §6.2-6.4: the body streams come after the params. Body bytes held for a
     // request that may never be admitted would escape every bound.
-    server_.logger.log(LogLevel::Warning,
-                       "conn {}: closed: {} for request {} before the end of its FCGI_PARAMS", id_,
-                       protocol::to_string(record.header.type), exchange.id());
-    return close(LogLevel::Debug, "body before params");
+    return close(LogLevel::Warning,
+                 fmt::format("{} for request {} before the end of its FCGI_PARAMS",
+                             protocol::to_string(record.header.type), exchange.id()));
   }
   if (exchange.stopped()) return;
   if (record.content.empty()) {
@@ -460,6 +444,7 @@ void Connection::close_if_done() noexcept {
 // --- writing -----------------------------------------------------------------------------------
 
 bool Connection::deliver(const dispatch::Notice& notice) noexcept {
+  server_.assert_in_loop_thread();
   Exchange& exchange = *notice.exchange;
   switch (notice.kind) {
     case dispatch::Notice::Kind::BodyRead:
@@ -471,11 +456,14 @@ bool Connection::deliver(const dispatch::Notice& notice) noexcept {
     case dispatch::Notice::Kind::Cut: {
       const std::uint16_t request_id = exchange.id();
       remove(exchange);
-      server_.logger.log(LogLevel::Warning,
-                         "conn {} req {}: closed: response cut short by the server's stop, so "
-                         "it gets no END_REQUEST",
-                         id_, request_id);
-      close(LogLevel::Debug, "response cut short");
+      try {
+        close(LogLevel::Warning,
+              fmt::format("response to request {} cut short by the server's stop, so it gets no "
+                          "END_REQUEST",
+                          request_id));
+      } catch (const std::exception&) {
+        close(LogLevel::Warning, "a response cut short by the server's stop");
+      }
       break;
     }
     case dispatch::Notice::Kind::Ended:
@@ -491,6 +479,7 @@ bool Connection::deliver(const dispatch::Notice& notice) noexcept {
 }
 
 void Connection::flush() noexcept {
+  server_.assert_in_loop_thread();
   while (state_ == State::Open && !async_write_) {
     if (output_->flush(async_pieces_) == ConnectionOutput::Flush::Async) {
       const int rc = write(async_pieces_);
@@ -512,6 +501,7 @@ void Connection::flush() noexcept {
 }
 
 void Connection::written(int status) noexcept {
+  server_.assert_in_loop_thread();
   async_write_ = false;
   if (output_) output_->async_written(status == 0);
   if (status != 0) {
@@ -524,6 +514,7 @@ void Connection::written(int status) noexcept {
 // --- closing -----------------------------------------------------------------------------------
 
 void Connection::close(LogLevel level, std::string_view why) noexcept {
+  server_.assert_in_loop_thread();
   if (state_ != State::Open) return;
   state_ = State::Closing;
   server_.logger.log(level, "conn {}: closed: {}", id_, why);
@@ -549,6 +540,7 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
 }
 
 void Connection::transport_closed() noexcept {
+  server_.assert_in_loop_thread();
   state_ = State::Closed;
   free_if_done();
 }
@@ -573,6 +565,7 @@ void Connection::drain() noexcept {
 }
 
 void Connection::sweep(std::uint64_t now) noexcept {
+  server_.assert_in_loop_thread();
   if (state_ != State::Open) return;
   if (server_.draining()) drain();
   if (state_ != State::Open) return;
@@ -596,6 +589,7 @@ void Connection::sweep(std::uint64_t now) noexcept {
 }
 
 void Connection::cancel_requests() noexcept {
+  server_.assert_in_loop_thread();
   for (std::size_t i = requests_.size(); i-- > 0;) {
     Exchange* exchange = requests_[i];
     if (!exchange->admitted) {

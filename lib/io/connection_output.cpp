@@ -5,7 +5,7 @@
 
 namespace fcgimux::io {
 
-using dispatch::Counters;
+using observe::Counters;
 
 ConnectionOutput::~ConnectionOutput() {
   Counters::sub(counters_.output_buffered, queued_.load(std::memory_order_relaxed));

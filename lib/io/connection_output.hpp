@@ -44,7 +44,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dispatch/counters.hpp"
+#include "observe/counters.hpp"
 #include "dispatch/output.hpp"
 #include "io/piece_pool.hpp"
 
@@ -71,7 +71,7 @@ class ConnectionOutput final : public dispatch::Output {
   // `transport`, `pieces` and `counters` must outlive the output. `limit`: the budget, in
   // bytes.
   ConnectionOutput(Transport& transport, std::size_t limit, PiecePool& pieces,
-                   dispatch::Counters& counters) noexcept
+                   observe::Counters& counters) noexcept
       : transport_(transport), limit_(limit), pieces_(pieces), counters_(counters) {}
   ConnectionOutput(const ConnectionOutput&) = delete;
   ConnectionOutput& operator=(const ConnectionOutput&) = delete;
@@ -136,7 +136,7 @@ class ConnectionOutput final : public dispatch::Output {
   Transport& transport_;
   const std::size_t limit_;
   PiecePool& pieces_;
-  dispatch::Counters& counters_;
+  observe::Counters& counters_;
   std::mutex mutex_;
   std::condition_variable_any changed_;  // room under the budget, close(), a send's end
   std::list<std::string> queue_;         // Guarded by mutex_.

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -16,12 +18,13 @@
 #include "io/stream_connection.hpp"
 #include "io/systemd.hpp"
 #include "io/uv_error.hpp"
+#include "observe/access_log.hpp"
 
 namespace fcgimux::io {
 
 namespace {
 
-using dispatch::Counters;
+using observe::Counters;
 
 // FastCGI 1.0 §2.2: an application starts with stdout and stderr closed. Left closed, the
 // next descriptors opened (the loop's epoll, libuv's pipes) would take numbers 1 and 2: log
@@ -60,7 +63,7 @@ Config validated(Config config) {
   require(config.request_body_budget > 0, "request_body_budget");
   require(config.connection_output_budget > 0, "connection_output_budget");
   if (config.roles.empty()) throw std::invalid_argument("Config::roles is empty");
-  status::BuiltinPages::check(config);
+  observe::BuiltinPages::check(config);
   return config;
 }
 
@@ -78,8 +81,7 @@ ServerCore::ServerCore(Config configuration, Handler& application)
       notices(shared->notices),
       queue(shared->queue),
       exchange_context(shared->exchange_context),
-      pages(this->config, counters, logger, worker_count(this->config.workers),
-            shared->board.get()),
+      pages(this->config, counters, logger, worker_count(this->config.workers), shared->board),
       pieces(kSparePieces) {
   std::string error;
   std::optional<std::vector<Endpoint>> endpoints = resolve_listen(config.listen, error);
@@ -121,6 +123,8 @@ ServerCore::~ServerCore() {
     std::unique_lock lock(state_mutex_);
     state_changed_.wait(lock, [this] { return !running_; });
   }
+  // The last close callbacks run here.
+  loop_thread_ = std::this_thread::get_id();
   close_loop_handles();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&stop_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_), nullptr);
@@ -150,6 +154,7 @@ void ServerCore::close_loop_handles() noexcept {
 
 void ServerCore::run() {
   if (run_called_.exchange(true)) throw std::logic_error("Server::run() called twice");
+  loop_thread_ = std::this_thread::get_id();
   {
     const std::lock_guard lock(state_mutex_);
     running_ = true;
@@ -226,6 +231,15 @@ void ServerCore::bind_listeners() {
   }
 }
 
+void ServerCore::assert_in_loop_thread() const noexcept {
+#ifdef FCGIMUX_CHECK_THREADS
+  if (std::this_thread::get_id() != loop_thread_) {
+    std::fputs("fcgimux: code of the I/O thread ran on another thread\n", stderr);
+    std::abort();
+  }
+#endif
+}
+
 void ServerCore::stop() noexcept {
   stop_requested_.store(true);
   uv_async_send(&stop_);
@@ -242,6 +256,7 @@ std::vector<std::string> ServerCore::local_endpoints() const {
 void ServerCore::accept_from(Listener& listener) noexcept { take_connection(listener, -1); }
 
 void ServerCore::take_connection(Listener& listener, int queued_fd) noexcept {
+  assert_in_loop_thread();
   try {
     auto made = std::make_unique<StreamConnection>(*this, next_connection_id(), listener.is_tcp());
     StreamConnection& accepted = *made;
@@ -281,12 +296,14 @@ void ServerCore::adopt(std::unique_ptr<Connection> connection) {
 }
 
 void ServerCore::remove_connection(Connection& connection) noexcept {
+  assert_in_loop_thread();
   Counters::sub(counters.connections_open);
   connections_.erase(connection.list_position);
   finish_if_drained();
 }
 
 bool ServerCore::admit(dispatch::Exchange& exchange) {
+  assert_in_loop_thread();
   if (counters.requests_in_flight.load(std::memory_order_relaxed) >= config.max_requests) {
     return false;
   }
@@ -302,6 +319,7 @@ bool ServerCore::admit(dispatch::Exchange& exchange) {
 dispatch::Exchange* ServerCore::make_exchange(std::uint64_t connection_id, std::uint16_t id,
                                               protocol::Role role, bool keep_conn,
                                               dispatch::Output& output) {
+  assert_in_loop_thread();
   if (spare_exchanges_.empty()) {
     return new dispatch::Exchange(exchange_context, connection_id, id, role, keep_conn, output);
   }
@@ -321,6 +339,7 @@ void ServerCore::retire_exchange(dispatch::Exchange& exchange) noexcept {
 }
 
 bool ServerCore::hold_pending_params(std::size_t bytes) noexcept {
+  assert_in_loop_thread();
   if (bytes > config.pending_params_budget - pending_params_) return false;
   pending_params_ += bytes;
   Counters::add(counters.params_pending, bytes);
@@ -390,6 +409,7 @@ void ServerCore::on_wake(uv_async_t* async) noexcept {
 }
 
 void ServerCore::deliver_notices() noexcept {
+  assert_in_loop_thread();
   // uv_async_send coalesces wake-ups: take everything queued, not one notice.
   notices.drain(delivering_);
   to_flush_.clear();
@@ -419,6 +439,7 @@ void ServerCore::on_signal(uv_signal_t* signal, int signum) noexcept {
 }
 
 void ServerCore::begin_drain() noexcept {
+  assert_in_loop_thread();
   if (draining_ || listeners_.empty()) return;
   draining_ = true;
   if (config.notify_systemd) notify_systemd("STOPPING=1");
@@ -450,6 +471,7 @@ void ServerCore::begin_drain() noexcept {
 }
 
 void ServerCore::cancel_all() noexcept {
+  assert_in_loop_thread();
   for (auto it = connections_.begin(); it != connections_.end();) (*it++)->cancel_requests();
   // A handler that ignores its stop token gets a short grace to notice, then is abandoned.
   if (uv_is_active(reinterpret_cast<uv_handle_t*>(&abandon_timer_)) != 0) return;
@@ -495,25 +517,23 @@ void ServerCore::abandon_stuck() noexcept {
 }
 
 void ServerCore::log_stuck(const dispatch::Exchange& exchange) noexcept {
-  const auto param = [&](std::string_view name) -> std::string_view {
-    for (const protocol::NameValue& pair : exchange.params()) {
-      if (pair.name == name) return pair.value;
-    }
-    return {};
-  };
-  std::string_view uri = param("REQUEST_URI");
-  if (uri.empty()) uri = param("SCRIPT_NAME");
-  const std::optional<dispatch::WorkerPool::Worker> worker =
-      workers_ != nullptr ? workers_->running(exchange, exchange.admitted_at) : std::nullopt;
-  const auto since = worker ? worker->since : exchange.admitted_at;
+  const std::optional<observe::WorkerBoard::Runner> runner =
+      shared->board.runner(&exchange, exchange.admitted_at);
+  const auto since = runner ? runner->since : exchange.admitted_at;
   const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - since);
+  std::string uri;
+  try {
+    uri = observe::request_uri(exchange.params());
+  } catch (const std::exception&) {
+    // Out of memory: the line goes without the URI.
+  }
   logger.log(LogLevel::Error,
              "conn {} req {}: abandoned: handler still running after {} ms on worker {}, "
              "ignoring its stop token: {}",
              exchange.connection_id(), exchange.id(), ran.count(),
-             worker ? std::to_string(worker->index) : std::string("?"),
-             uri.empty() ? std::string_view("(no REQUEST_URI or SCRIPT_NAME)") : uri);
+             runner ? std::to_string(runner->index) : std::string("?"),
+             uri.empty() ? std::string("(no URI in its params)") : observe::logfmt_value(uri));
 }
 
 void ServerCore::finish_if_drained() noexcept {

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "dispatch/admission_queue.hpp"
-#include "dispatch/counters.hpp"
 #include "dispatch/exchange.hpp"
 #include "dispatch/notice_queue.hpp"
 #include "dispatch/worker_pool.hpp"
@@ -25,7 +24,8 @@
 #include "io/endpoint.hpp"
 #include "io/listener.hpp"
 #include "io/piece_pool.hpp"
-#include "status/builtin_pages.hpp"
+#include "observe/builtin_pages.hpp"
+#include "observe/counters.hpp"
 #include "util/logger.hpp"
 
 namespace fcgimux::io {
@@ -80,6 +80,11 @@ class ServerCore {
   // Requires: no worker holds `exchange` (Exchange, step 4).
   void retire_exchange(dispatch::Exchange& exchange) noexcept;
   bool draining() const noexcept { return draining_; }
+  // Checks that I/O-thread-only code runs on the thread that runs the loop (the one that made
+  // the server until run() starts, then run()'s, then the destructor's), as muduo's
+  // assertInLoopThread does: aborts with a message otherwise. In builds with
+  // FCGIMUX_CHECK_THREADS (Debug and sanitizer builds); nothing otherwise.
+  void assert_in_loop_thread() const noexcept;
   // The loop's one read buffer: libuv fills it and calls the read callback at once, which
   // consumes all of it before returning, so every connection can share it.
   std::span<char> read_buffer() noexcept { return read_buffer_; }
@@ -90,14 +95,14 @@ class ServerCore {
   // to its parts.
   const std::shared_ptr<dispatch::SharedState> shared;
   const util::Logger& logger;
-  dispatch::Counters& counters;
+  observe::Counters& counters;
 
   uv_loop_t loop{};
   dispatch::NoticeQueue& notices;
   dispatch::AdmissionQueue& queue;
   const dispatch::ExchangeContext& exchange_context;
-  status::BuiltinPages pages;  // the status and ping pages, the slow-request log
-  PiecePool pieces;            // for every connection's output
+  observe::BuiltinPages pages;  // the status and ping pages, the slow-request log
+  PiecePool pieces;             // for every connection's output
 
  private:
   static void on_wake(uv_async_t* async) noexcept;
@@ -144,6 +149,7 @@ class ServerCore {
   // Retired, for make_exchange(); capacity reserved up to the bound.
   std::vector<std::unique_ptr<dispatch::Exchange>> spare_exchanges_;
 
+  std::thread::id loop_thread_ = std::this_thread::get_id();  // see assert_in_loop_thread()
   std::atomic<bool> run_called_{false};
   std::atomic<bool> stop_requested_{false};
 

@@ -2,8 +2,10 @@
 // Name-value pairs, FastCGI 1.0 §3.4.
 
 #include <cassert>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,6 +85,24 @@ Error NameValueBlock::append(std::span<const std::byte> piece) {
   if (piece.size() > max_bytes_ - bytes_.size()) return Error::NameValueTooLarge;
   bytes_.append(reinterpret_cast<const char*>(piece.data()), piece.size());
   return Error::None;
+}
+
+std::optional<std::string_view> value_of(std::span<const NameValue> pairs,
+                                         std::string_view name) noexcept {
+  for (const NameValue& pair : pairs) {
+    if (pair.name == name) return pair.value;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> content_length(std::span<const NameValue> params) noexcept {
+  const std::optional<std::string_view> text = value_of(params, "CONTENT_LENGTH");
+  if (!text || text->empty()) return std::nullopt;
+  std::uint64_t value = 0;
+  const char* end = text->data() + text->size();
+  const auto [stop, error] = std::from_chars(text->data(), end, value);
+  if (error != std::errc() || stop != end) return std::nullopt;
+  return value;
 }
 
 std::size_t name_value_size(std::string_view name, std::string_view value) noexcept {

@@ -16,6 +16,7 @@
 // Prints the count per request; exits 1 when it is not zero. (Allocations through malloc by
 // libuv or the C library are not counted: the library's own code allocates with new.)
 
+#include <execinfo.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -42,10 +43,17 @@ namespace {
 
 std::atomic<bool> g_counting{false};
 std::atomic<std::uint64_t> g_allocations{0};
+// Where the first allocations counted came from, printed when the test fails.
+constexpr int kTraced = 4;
+constexpr int kTraceDepth = 24;
+void* g_traces[kTraced][kTraceDepth];
+int g_trace_depths[kTraced];
 
 void* allocate(std::size_t size, std::align_val_t align = std::align_val_t{0}) {
   if (g_counting.load(std::memory_order_relaxed)) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t n = g_allocations.fetch_add(1, std::memory_order_relaxed);
+    // backtrace() itself allocates only through malloc, which is not counted.
+    if (n < kTraced) g_trace_depths[n] = backtrace(g_traces[n], kTraceDepth);
   }
   if (size == 0) size = 1;
   void* memory = nullptr;
@@ -102,18 +110,27 @@ constexpr std::string_view kBody =
 // Answers every request as a small dynamic page would, without allocating.
 class SmallHandler final : public fcgimux::Handler {
  public:
-  void handle(fcgimux::Request&, fcgimux::Response& response) override {
+  void handle(fcgimux::Request& request, fcgimux::Response& response) override {
+    if (request.param("QUERY_STRING") == "large") return write_large(response);
     response.header("Content-Type", "text/plain");
     response.write(kBody);
+  }
+
+ private:
+  // 8 MiB, more than the socket buffers take at once: the connection's output finishes it
+  // with an asynchronous write, whose state a connection makes when it first needs it.
+  static void write_large(fcgimux::Response& response) {
+    static const std::string chunk(64 * 1024, 'x');
+    for (int i = 0; i < 128; ++i) response.write(chunk);
   }
 };
 
 // One request as nginx sends it: BEGIN_REQUEST with FCGI_KEEP_CONN, its usual params, an
 // empty body.
-std::string request_bytes(std::uint16_t id = 1) {
+std::string request_bytes(std::uint16_t id = 1, std::string_view query = "id=42") {
   std::string params;
   const std::array<std::pair<std::string_view, std::string_view>, 17> pairs{{
-      {"QUERY_STRING", "id=42"},
+      {"QUERY_STRING", query},
       {"REQUEST_METHOD", "GET"},
       {"CONTENT_TYPE", ""},
       {"CONTENT_LENGTH", ""},
@@ -221,6 +238,10 @@ int main() {
       if (!crowd.front()->send(burst) || !crowd.front()->await_end(kCrowd)) return 2;
     }
   }
+  // Responses larger than the socket takes at once, on the connection measured.
+  for (int i = 0; i < 3; ++i) {
+    if (!client.exchange(request_bytes(1, "large"))) return 2;
+  }
   for (int round = 0; round < kMostWarmupRounds; ++round) {
     g_allocations = 0;
     g_counting = true;
@@ -247,5 +268,10 @@ int main() {
               static_cast<unsigned long long>(allocations), kRequests,
               static_cast<double>(allocations) / kRequests);
   server.stop();
-  return allocations == 0 ? 0 : 1;
+  if (allocations == 0) return 0;
+  for (int i = 0; i < kTraced && i < static_cast<int>(allocations); ++i) {
+    std::fprintf(stderr, "allocation_test: allocation %d from:\n", i + 1);
+    backtrace_symbols_fd(g_traces[i], g_trace_depths[i], 2);
+  }
+  return 1;
 }

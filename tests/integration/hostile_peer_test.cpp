@@ -369,7 +369,7 @@ TEST_CASE("issue 14: a response cut short by the shutdown deadline gets no END_R
   const Response unavailable = queued.collect(std::vector<std::uint16_t>{1}).by_id.at(1);
   REQUIRE(complete(unavailable));
   CHECK(parse_cgi_response(unavailable.out).status == 503);
-  CHECK(log.contains(LogLevel::Warning, "response cut short"));
+  CHECK(log.contains(LogLevel::Warning, "cut short by the server's stop"));
   server.stop();
 }
 

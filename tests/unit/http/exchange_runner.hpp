@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "dispatch/counters.hpp"
+#include "observe/counters.hpp"
 #include "dispatch/exchange.hpp"
 #include "dispatch/notice_queue.hpp"
 #include "fcgimux/handler.hpp"
@@ -38,7 +38,7 @@ inline std::string run_handler(const ParamList& params,
   handler.fn = std::move(handle);
 
   dispatch::NoticeQueue notices([](void*) noexcept {}, nullptr);
-  dispatch::Counters counters;
+  observe::Counters counters;
   const util::Logger logger(LogLevel::Error, nullptr);
   const dispatch::ExchangeContext context{.notices = notices,
                                           .counters = counters,

@@ -34,10 +34,10 @@ class MemoryConnection final : public Connection {
 
   bool peer_address(sockaddr_storage&) const noexcept override { return false; }
 
-  bool takes = true;            // whether sends take anything
-  bool paused = false;          // reading paused
-  bool closing = false;         // close_transport() was called
-  std::string wire;             // every byte the peer received
+  bool takes = true;               // whether sends take anything
+  bool paused = false;             // reading paused
+  bool closing = false;            // close_transport() was called
+  std::string wire;                // every byte the peer received
   std::vector<std::string> async;  // an asynchronous write under way, its pieces
 
   // The socket had room again: the asynchronous write ends.
@@ -176,9 +176,10 @@ TEST_CASE("while its output is over budget a connection reads no further record,
   CHECK(f.server.stats().output_buffered == 0);
 }
 
-TEST_CASE("a response cut short by the shutdown deadline closes its connection without "
-          "END_REQUEST",
-          "[io][connection]") {
+TEST_CASE(
+    "a response cut short by the shutdown deadline closes its connection without "
+    "END_REQUEST",
+    "[io][connection]") {
   Fixture f;
   f.handler.fn = [&](Request&, fcgimux::Response& response) {
     response.write("partial");

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "status/status_page.hpp"
+#include "observe/status_page.hpp"
 
 #include <fmt/format.h>
 #include <time.h>
@@ -8,7 +8,7 @@
 #include <charconv>
 #include <iterator>
 
-namespace fcgimux::status {
+namespace fcgimux::observe {
 
 namespace {
 
@@ -73,7 +73,7 @@ PoolFields pool_fields(const Snapshot& s) {
                     .slow = s.stats.slow_requests};
 }
 
-std::string_view state_name(const dispatch::WorkerSnapshot& worker) {
+std::string_view state_name(const WorkerSnapshot& worker) {
   return worker.running ? "Running" : "Idle";
 }
 
@@ -93,8 +93,8 @@ struct WorkerFields {
 };
 
 template <class Escape>
-WorkerFields worker_fields(const Snapshot& s, const dispatch::WorkerSnapshot& w,
-                           std::string start_time, Escape escape) {
+WorkerFields worker_fields(const Snapshot& s, const WorkerSnapshot& w, std::string start_time,
+                           Escape escape) {
   return WorkerFields{.pid = w.thread_id,
                       .state = state_name(w),
                       .start_time = std::move(start_time),
@@ -132,7 +132,7 @@ Page text(const Snapshot& s, bool full) {
          p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total, p.max_active,
          p.max_children_reached, p.slow);
   if (!full) return {"text/plain", std::move(out)};
-  for (const dispatch::WorkerSnapshot& worker : s.worker) {
+  for (const WorkerSnapshot& worker : s.worker) {
     const WorkerFields w = worker_fields(s, worker, local_time(worker.started), same);
     append(out,
            "\n"
@@ -174,7 +174,7 @@ Page json(const Snapshot& s, bool full) {
   }
   out += ", \"processes\":[";
   bool first = true;
-  for (const dispatch::WorkerSnapshot& worker : s.worker) {
+  for (const WorkerSnapshot& worker : s.worker) {
     if (!first) out += ",";
     first = false;
     const WorkerFields w =
@@ -219,7 +219,7 @@ Page xml(const Snapshot& s, bool full) {
     return {"text/xml", std::move(out)};
   }
   out += "<processes>\n";
-  for (const dispatch::WorkerSnapshot& worker : s.worker) {
+  for (const WorkerSnapshot& worker : s.worker) {
     const WorkerFields w =
         worker_fields(s, worker, std::to_string(epoch_seconds(worker.started)), html_escape);
     append(out,
@@ -276,7 +276,7 @@ Page html(const Snapshot& s, const Query& query) {
       "<th>start since</th><th>requests</th><th>request duration</th><th>request method</th>"
       "<th>request uri</th><th>content length</th><th>user</th><th>script</th>"
       "<th>last request cpu</th><th>last request memory</th></tr>\n";
-  for (const dispatch::WorkerSnapshot& worker : s.worker) {
+  for (const WorkerSnapshot& worker : s.worker) {
     const WorkerFields w =
         worker_fields(s, worker, html_escape(local_time(worker.started)), html_escape);
     append(out,
@@ -396,13 +396,13 @@ Page prometheus(const Snapshot& s, bool full) {
     out +=
         "# HELP fcgimux_worker_busy Whether the worker runs a request.\n"
         "# TYPE fcgimux_worker_busy gauge\n";
-    for (const dispatch::WorkerSnapshot& w : s.worker) {
+    for (const WorkerSnapshot& w : s.worker) {
       append(out, "fcgimux_worker_busy{{worker=\"{}\"}} {}\n", w.index, w.running ? 1 : 0);
     }
     out +=
         "# HELP fcgimux_worker_requests_total Requests the worker began.\n"
         "# TYPE fcgimux_worker_requests_total counter\n";
-    for (const dispatch::WorkerSnapshot& w : s.worker) {
+    for (const WorkerSnapshot& w : s.worker) {
       append(out, "fcgimux_worker_requests_total{{worker=\"{}\"}} {}\n", w.index, w.requests);
     }
   }
@@ -543,4 +543,4 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
-}  // namespace fcgimux::status
+}  // namespace fcgimux::observe

@@ -1,35 +1,42 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// The worker board: what each worker is doing, for the status page and the slow-request log
-// (php-fpm's scoreboard, one slot per worker thread).
+// The worker board: what each worker is doing (php-fpm's scoreboard, one slot per worker
+// thread), for the status page, the slow-request log, and the names of requests whose handlers
+// ignore the shutdown.
 //
 // Writers and readers:
 //  - each worker writes its own slot: attach() once when it starts, then begin() and end()
 //    around every request (through Shift);
-//  - the I/O thread reads every slot (snapshot()) and marks slow requests (take_slow()).
-// Thread safety: one mutex per slot. A worker holds its slot's mutex only while it copies a
-// few fixed-size fields in begin() or end(), never while its handler runs, so a reader waits
-// at most for such a copy, and workers never contend with each other. The slots never move:
-// the board is built with its final size before any worker starts.
+//  - the I/O thread reads every slot: snapshot(), take_slow() (which marks slow requests) and
+//    runner().
+// Thread safety: which request a worker runs, and since when, are two atomics per slot, set
+// and read without a lock: the server asks them of every stuck request, and workers set them
+// on every request. The rest of a slot (the request's method, URI, script and user, kept only
+// when the board is `detailed`) is behind one mutex per slot, which a worker holds only while
+// it copies a few fixed-size fields in begin() or end(), never while its handler runs; workers
+// never contend with each other. The slots never move: the board is built with its final size
+// before any worker starts.
 //
 // Bounded: each slot keeps fixed-size copies of the request's method, URI, script and user,
 // truncated to fit (kMethodSize etc.), so a hostile request cannot grow the board.
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "dispatch/counters.hpp"
+#include "fcgimux/protocol.hpp"
+#include "observe/counters.hpp"
 
-namespace fcgimux::dispatch {
-
-class Exchange;
+namespace fcgimux::observe {
 
 // One worker as a reader sees it: copied out of its slot, so it can be read without locks.
 struct WorkerSnapshot {
@@ -50,6 +57,14 @@ struct WorkerSnapshot {
   std::chrono::microseconds duration{0};
 };
 
+// A request as a worker begins it.
+struct BegunRequest {
+  const void* token;  // what identifies it for runner(): its exchange's address
+  std::uint64_t connection_id;
+  std::uint16_t request_id;
+  std::span<const protocol::NameValue> params;
+};
+
 // Threading: as the file comment says.
 class WorkerBoard {
  public:
@@ -58,37 +73,51 @@ class WorkerBoard {
   static constexpr std::size_t kScriptSize = 256;
   static constexpr std::size_t kUserSize = 64;
 
-  // `workers` slots. `counters` (slow_requests) must outlive the board.
-  WorkerBoard(unsigned workers, Counters& counters);
+  // `workers` slots. `counters` (slow_requests) must outlive the board. `detailed`: keep each
+  // request's method, URI, script and user (the status page and the slow log need them).
+  WorkerBoard(unsigned workers, Counters& counters, bool detailed);
   WorkerBoard(const WorkerBoard&) = delete;
   WorkerBoard& operator=(const WorkerBoard&) = delete;
 
   unsigned size() const noexcept { return static_cast<unsigned>(slots_.size()); }
+  bool detailed() const noexcept { return detailed_; }
 
   // Worker `index`, on its own thread, before its first request.
   void attach(unsigned index) noexcept;
-  // Worker `index` starts `exchange` (before Exchange::run), and ends it (after).
-  void begin(unsigned index, const Exchange& exchange) noexcept;
+  // Worker `index` begins `request` (before its handler runs), and ends it (after).
+  void begin(unsigned index, const BegunRequest& request) noexcept;
   void end(unsigned index) noexcept;
 
   // Marks begin() and end() around one request: begin now, end when it goes out of scope.
-  // A null board does nothing, so a worker loop reads the same with the board switched off.
   class Shift {
    public:
-    Shift(WorkerBoard* board, unsigned index, const Exchange& exchange) noexcept
+    Shift(WorkerBoard& board, unsigned index, const BegunRequest& request) noexcept
         : board_(board), index_(index) {
-      if (board_ != nullptr) board_->begin(index_, exchange);
+      board_.begin(index_, request);
     }
-    ~Shift() {
-      if (board_ != nullptr) board_->end(index_);
-    }
+    ~Shift() { board_.end(index_); }
     Shift(const Shift&) = delete;
     Shift& operator=(const Shift&) = delete;
 
    private:
-    WorkerBoard* board_;
+    WorkerBoard& board_;
     unsigned index_;
   };
+
+  // A worker running a request, and since when.
+  struct Runner {
+    unsigned index = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+  // Any thread, without a lock: the worker running the request `token` (admitted at
+  // `admitted_at`), if one is. A slot not yet cleared may still name a request since freed
+  // whose address a later one took; only a worker that began after `admitted_at` counts.
+  std::optional<Runner> runner(const void* token,
+                               std::chrono::steady_clock::time_point admitted_at) const noexcept;
+  // Any thread, without a lock: whether worker `index` runs a request now.
+  bool busy(unsigned index) const noexcept {
+    return slots_[index].token.load(std::memory_order_acquire) != nullptr;
+  }
 
   // Any thread: every worker, by index.
   std::vector<WorkerSnapshot> snapshot() const;
@@ -116,6 +145,8 @@ class WorkerBoard {
   };
 
   struct Slot {
+    std::atomic<const void*> token{nullptr};               // the request running now, or null
+    std::atomic<std::chrono::steady_clock::rep> since{0};  // when it began; set before token
     mutable std::mutex mutex;
     long thread_id = 0;                             // Guarded by mutex.
     std::chrono::system_clock::time_point started;  // Guarded by mutex.
@@ -134,7 +165,8 @@ class WorkerBoard {
   };
 
   Counters& counters_;
+  const bool detailed_;
   std::vector<Slot> slots_;  // sized once; never moves
 };
 
-}  // namespace fcgimux::dispatch
+}  // namespace fcgimux::observe

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The access log's line and the request's URI: lib/dispatch/access_log.cpp.
+// The access log's line and the request's URI: lib/observe/access_log.cpp.
 
-#include "dispatch/access_log.hpp"
+#include "observe/access_log.hpp"
 
 #include <stdlib.h>
 #include <time.h>
@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-namespace fcgimux::dispatch {
+namespace fcgimux::observe {
 namespace {
 
 using namespace std::chrono_literals;
 
-TEST_CASE("an access line is logfmt with every field", "[dispatch]") {
+TEST_CASE("an access line is logfmt with every field", "[observe]") {
   const AccessEntry entry{
       .time = std::chrono::system_clock::time_point(std::chrono::seconds(1'764'230'400) + 123ms),
       .method = "GET",
@@ -34,7 +34,7 @@ TEST_CASE("an access line is logfmt with every field", "[dispatch]") {
         "bytes=10 duration_ms=1.235 queue_ms=0.056 result=ok conn=3 req=1");
 }
 
-TEST_CASE("an access line's time is UTC whatever the local time zone", "[dispatch]") {
+TEST_CASE("an access line's time is UTC whatever the local time zone", "[observe]") {
   const char* saved = std::getenv("TZ");
   const std::string previous = saved != nullptr ? saved : "";
   ::setenv("TZ", "XST-5", 1);  // five hours east of UTC, a POSIX rule that needs no tzdata
@@ -59,7 +59,7 @@ TEST_CASE("an access line's time is UTC whatever the local time zone", "[dispatc
   CHECK_THAT(line, Catch::StartsWith("access time=2025-11-27T08:00:00.000Z "));
 }
 
-TEST_CASE("a logfmt value is quoted and escaped when it must be", "[dispatch]") {
+TEST_CASE("a logfmt value is quoted and escaped when it must be", "[observe]") {
   CHECK(logfmt_value("/plain/path") == "/plain/path");
   CHECK(logfmt_value("") == "\"\"");
   CHECK(logfmt_value("a b") == "\"a b\"");
@@ -73,16 +73,16 @@ std::vector<protocol::NameValue> params(std::initializer_list<protocol::NameValu
   return pairs;
 }
 
-TEST_CASE("the request URI is REQUEST_URI, else rebuilt from the CGI params", "[dispatch]") {
+TEST_CASE("the request URI is REQUEST_URI, else rebuilt from the CGI params", "[observe]") {
   CHECK(request_uri(params({{"SCRIPT_NAME", "/s"}, {"REQUEST_URI", "/orig?q=1"}})) == "/orig?q=1");
   CHECK(request_uri(
             params({{"SCRIPT_NAME", "/app"}, {"PATH_INFO", "/more"}, {"QUERY_STRING", "a=1"}})) ==
         "/app/more?a=1");
   CHECK(request_uri(params({{"SCRIPT_NAME", "/app"}, {"QUERY_STRING", ""}})) == "/app");
   CHECK(request_uri(params({})).empty());
-  CHECK(find_param(params({{"A", "1"}, {"B", "2"}}), "B") == "2");
-  CHECK(find_param(params({{"A", "1"}}), "C").empty());
+  CHECK(param(params({{"A", "1"}, {"B", "2"}}), "B") == "2");
+  CHECK(param(params({{"A", "1"}}), "C").empty());
 }
 
 }  // namespace
-}  // namespace fcgimux::dispatch
+}  // namespace fcgimux::observe

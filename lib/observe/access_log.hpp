@@ -21,11 +21,10 @@
 
 #include "fcgimux/protocol.hpp"
 
-namespace fcgimux::dispatch {
+namespace fcgimux::observe {
 
-// The value of the param `name`; empty when absent.
-std::string_view find_param(std::span<const protocol::NameValue> params,
-                            std::string_view name) noexcept;
+// The value of the param `name`; empty when absent (protocol::value_of(), for log fields).
+std::string_view param(std::span<const protocol::NameValue> params, std::string_view name) noexcept;
 // The request's URI as a web server sent it: REQUEST_URI when present, else SCRIPT_NAME,
 // PATH_INFO and "?QUERY_STRING" (when not empty).
 std::string request_uri(std::span<const protocol::NameValue> params);
@@ -49,4 +48,4 @@ std::string access_line(const AccessEntry& entry);
 // spaces, quotes, backslashes or '='; else in double quotes, with \" \\ and \xHH escapes.
 std::string logfmt_value(std::string_view value);
 
-}  // namespace fcgimux::dispatch
+}  // namespace fcgimux::observe

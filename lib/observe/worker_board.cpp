@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
-#include "dispatch/worker_board.hpp"
+#include "observe/worker_board.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 
-#include "dispatch/access_log.hpp"
-#include "dispatch/exchange.hpp"
+#include "observe/access_log.hpp"
 
-namespace fcgimux::dispatch {
+namespace fcgimux::observe {
 
 namespace {
 
@@ -17,12 +15,6 @@ using std::chrono::duration_cast;
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
-
-std::uint64_t parse_length(std::string_view text) noexcept {
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return error == std::errc() && end == text.data() + text.size() ? value : 0;
-}
 
 }  // namespace
 
@@ -32,8 +24,8 @@ void WorkerBoard::Text<N>::assign(std::string_view text) noexcept {
   std::copy_n(text.data(), size, bytes.data());
 }
 
-WorkerBoard::WorkerBoard(unsigned workers, Counters& counters)
-    : counters_(counters), slots_(workers) {}
+WorkerBoard::WorkerBoard(unsigned workers, Counters& counters, bool detailed)
+    : counters_(counters), detailed_(detailed), slots_(workers) {}
 
 void WorkerBoard::attach(unsigned index) noexcept {
   Slot& slot = slots_[index];
@@ -42,17 +34,21 @@ void WorkerBoard::attach(unsigned index) noexcept {
   slot.started = std::chrono::system_clock::now();
 }
 
-void WorkerBoard::begin(unsigned index, const Exchange& exchange) noexcept {
+void WorkerBoard::begin(unsigned index, const BegunRequest& request) noexcept {
   Slot& slot = slots_[index];
-  const std::span<const protocol::NameValue> params = exchange.params();
-  const std::string_view uri = find_param(params, "REQUEST_URI");
+  const auto now = steady_clock::now();
+  slot.since.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  slot.token.store(request.token, std::memory_order_release);
+  if (!detailed_) return;
+  const std::span<const protocol::NameValue> params = request.params;
+  const std::string_view uri = param(params, "REQUEST_URI");
   const std::lock_guard lock(slot.mutex);
   slot.running = true;
   slot.reported_slow = false;
   ++slot.requests;
-  slot.connection_id = exchange.connection_id();
-  slot.request_id = exchange.id();
-  slot.method.assign(find_param(params, "REQUEST_METHOD"));
+  slot.connection_id = request.connection_id;
+  slot.request_id = request.request_id;
+  slot.method.assign(param(params, "REQUEST_METHOD"));
   if (!uri.empty()) {
     slot.uri.assign(uri);
   } else {
@@ -63,18 +59,32 @@ void WorkerBoard::begin(unsigned index, const Exchange& exchange) noexcept {
       slot.uri.assign({});
     }
   }
-  slot.script.assign(find_param(params, "SCRIPT_FILENAME"));
-  slot.user.assign(find_param(params, "REMOTE_USER"));
-  slot.content_length = parse_length(find_param(params, "CONTENT_LENGTH"));
-  slot.begun = steady_clock::now();
+  slot.script.assign(param(params, "SCRIPT_FILENAME"));
+  slot.user.assign(param(params, "REMOTE_USER"));
+  slot.content_length = protocol::content_length(params).value_or(0);
+  slot.begun = now;
 }
 
 void WorkerBoard::end(unsigned index) noexcept {
   Slot& slot = slots_[index];
+  slot.token.store(nullptr, std::memory_order_release);
+  if (!detailed_) return;
   const auto now = steady_clock::now();
   const std::lock_guard lock(slot.mutex);
   slot.running = false;
   slot.last_duration = duration_cast<microseconds>(now - slot.begun);
+}
+
+std::optional<WorkerBoard::Runner> WorkerBoard::runner(
+    const void* token, steady_clock::time_point admitted_at) const noexcept {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& slot = slots_[i];
+    if (slot.token.load(std::memory_order_acquire) != token) continue;
+    const steady_clock::time_point since{
+        steady_clock::duration(slot.since.load(std::memory_order_relaxed))};
+    if (since >= admitted_at) return Runner{static_cast<unsigned>(i), since};
+  }
+  return std::nullopt;
 }
 
 std::vector<WorkerSnapshot> WorkerBoard::snapshot() const {
@@ -122,4 +132,4 @@ std::vector<WorkerBoard::Slow> WorkerBoard::take_slow(milliseconds threshold) {
   return slow;
 }
 
-}  // namespace fcgimux::dispatch
+}  // namespace fcgimux::observe

@@ -6,7 +6,7 @@
 
 #include "fcgimux/server.hpp"
 
-namespace fcgimux::dispatch {
+namespace fcgimux::observe {
 
 // The live counters behind Server::stats(), and the admission count. Each is updated with a
 // relaxed atomic add by the thread that sees the event: the I/O thread for connections,
@@ -56,4 +56,4 @@ struct Counters {
   Stats snapshot() const noexcept;
 };
 
-}  // namespace fcgimux::dispatch
+}  // namespace fcgimux::observe

@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include "dispatch/counters.hpp"
+#include "observe/counters.hpp"
 
-namespace fcgimux::dispatch {
+namespace fcgimux::observe {
 
 Stats Counters::snapshot() const noexcept {
-  const auto get = [](const Counter& counter) {
-    return counter.load(std::memory_order_relaxed);
-  };
+  const auto get = [](const Counter& counter) { return counter.load(std::memory_order_relaxed); };
   return Stats{
       .connections_accepted = get(connections_accepted),
       .connections_refused = get(connections_refused),
@@ -31,4 +29,4 @@ Stats Counters::snapshot() const noexcept {
   };
 }
 
-}  // namespace fcgimux::dispatch
+}  // namespace fcgimux::observe

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "dispatch/access_log.hpp"
+#include "observe/access_log.hpp"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 
 #include "util/timestamp.hpp"
 
-namespace fcgimux::dispatch {
+namespace fcgimux::observe {
 
 namespace {
 
@@ -20,21 +20,18 @@ double milliseconds(std::chrono::nanoseconds time) {
 
 }  // namespace
 
-std::string_view find_param(std::span<const protocol::NameValue> params,
-                            std::string_view name) noexcept {
-  for (const protocol::NameValue& pair : params) {
-    if (pair.name == name) return pair.value;
-  }
-  return {};
+std::string_view param(std::span<const protocol::NameValue> params,
+                       std::string_view name) noexcept {
+  return protocol::value_of(params, name).value_or(std::string_view());
 }
 
 std::string request_uri(std::span<const protocol::NameValue> params) {
-  if (const std::string_view uri = find_param(params, "REQUEST_URI"); !uri.empty()) {
+  if (const std::string_view uri = param(params, "REQUEST_URI"); !uri.empty()) {
     return std::string(uri);
   }
-  std::string uri(find_param(params, "SCRIPT_NAME"));
-  uri.append(find_param(params, "PATH_INFO"));
-  if (const std::string_view query = find_param(params, "QUERY_STRING"); !query.empty()) {
+  std::string uri(param(params, "SCRIPT_NAME"));
+  uri.append(param(params, "PATH_INFO"));
+  if (const std::string_view query = param(params, "QUERY_STRING"); !query.empty()) {
     uri.append("?").append(query);
   }
   return uri;
@@ -66,4 +63,4 @@ std::string access_line(const AccessEntry& entry) {
       entry.result, entry.connection_id, entry.request_id);
 }
 
-}  // namespace fcgimux::dispatch
+}  // namespace fcgimux::observe

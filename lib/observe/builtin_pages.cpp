@@ -1,18 +1,16 @@
 // SPDX-License-Identifier: MIT
-#include "status/builtin_pages.hpp"
+#include "observe/builtin_pages.hpp"
 
 #include <exception>
 #include <stdexcept>
 #include <string_view>
 
-#include "dispatch/access_log.hpp"
-#include "status/status_page.hpp"
+#include "observe/access_log.hpp"
+#include "observe/status_page.hpp"
 
-namespace fcgimux::status {
+namespace fcgimux::observe {
 
 namespace {
-
-using dispatch::find_param;
 
 // php-fpm's headers for both pages: never cached.
 constexpr std::string_view kNoCache =
@@ -34,9 +32,8 @@ void BuiltinPages::check(const Config& config) {
   }
 }
 
-BuiltinPages::BuiltinPages(const Config& config, dispatch::Counters& counters,
-                           const util::Logger& logger, unsigned workers,
-                           dispatch::WorkerBoard* board)
+BuiltinPages::BuiltinPages(const Config& config, Counters& counters, const util::Logger& logger,
+                           unsigned workers, WorkerBoard& board)
     : config_(config),
       counters_(counters),
       logger_(logger),
@@ -44,11 +41,14 @@ BuiltinPages::BuiltinPages(const Config& config, dispatch::Counters& counters,
       started_(std::chrono::system_clock::now()),
       board_(board) {}
 
-std::optional<std::string> BuiltinPages::answer(const dispatch::Exchange& exchange) {
+std::optional<std::string> BuiltinPages::answer(protocol::Role role,
+                                                std::span<const protocol::NameValue> params,
+                                                std::uint64_t connection_id,
+                                                std::uint16_t request_id) {
   if (config_.status_path.empty() && config_.ping_path.empty()) return std::nullopt;
-  if (exchange.role() != protocol::Role::Responder) return std::nullopt;
+  if (role != protocol::Role::Responder) return std::nullopt;
   // php-fpm compares its paths with the request's SCRIPT_NAME, exactly.
-  const std::string_view script_name = find_param(exchange.params(), "SCRIPT_NAME");
+  const std::string_view script_name = param(params, "SCRIPT_NAME");
   const bool status = !config_.status_path.empty() && script_name == config_.status_path;
   const bool ping = !config_.ping_path.empty() && script_name == config_.ping_path;
   if (!status && !ping) return std::nullopt;
@@ -56,36 +56,36 @@ std::optional<std::string> BuiltinPages::answer(const dispatch::Exchange& exchan
   const auto begun = std::chrono::steady_clock::now();
   std::string response;
   std::size_t body_bytes = 0;
-  const bool head = find_param(exchange.params(), "REQUEST_METHOD") == "HEAD";
+  const bool head = param(params, "REQUEST_METHOD") == "HEAD";
   if (ping) {
     response = "Status: 200 OK\r\nContent-Type: text/plain\r\n";
     response.append(kNoCache).append("\r\n");
     if (!head) response.append(config_.ping_response);
     body_bytes = head ? 0 : config_.ping_response.size();
   } else {
-    response = status_page(exchange);
+    response = status_page(params);
     body_bytes = head ? 0 : response.size() - (response.find("\r\n\r\n") + 4);
     if (head) response.resize(response.find("\r\n\r\n") + 4);
   }
   if (config_.access_log) {
-    const std::string uri = dispatch::request_uri(exchange.params());
-    logger_.emit(LogLevel::Info, dispatch::access_line(dispatch::AccessEntry{
-                                     .time = std::chrono::system_clock::now(),
-                                     .method = find_param(exchange.params(), "REQUEST_METHOD"),
-                                     .uri = uri,
-                                     .status = 200,
-                                     .bytes = body_bytes,
-                                     .duration = std::chrono::steady_clock::now() - begun,
-                                     .queue_wait = std::chrono::nanoseconds(0),
-                                     .result = "ok",
-                                     .connection_id = exchange.connection_id(),
-                                     .request_id = exchange.id()}));
+    const std::string uri = request_uri(params);
+    logger_.emit(LogLevel::Info,
+                 access_line(AccessEntry{.time = std::chrono::system_clock::now(),
+                                         .method = param(params, "REQUEST_METHOD"),
+                                         .uri = uri,
+                                         .status = 200,
+                                         .bytes = body_bytes,
+                                         .duration = std::chrono::steady_clock::now() - begun,
+                                         .queue_wait = std::chrono::nanoseconds(0),
+                                         .result = "ok",
+                                         .connection_id = connection_id,
+                                         .request_id = request_id}));
   }
   return response;
 }
 
-std::string BuiltinPages::status_page(const dispatch::Exchange& exchange) const {
-  const Query query = parse_query(find_param(exchange.params(), "QUERY_STRING"));
+std::string BuiltinPages::status_page(std::span<const protocol::NameValue> params) const {
+  const Query query = parse_query(param(params, "QUERY_STRING"));
   Snapshot snapshot{
       .pool = config_.pool_name,
       .start_time = started_,
@@ -94,7 +94,7 @@ std::string BuiltinPages::status_page(const dispatch::Exchange& exchange) const 
       .workers = workers_,
       .queue_capacity = config_.max_requests > workers_ ? config_.max_requests - workers_ : 0,
       .worker = {}};
-  if (query.full && board_) snapshot.worker = board_->snapshot();
+  if (query.full && board_.detailed()) snapshot.worker = board_.snapshot();
   const Page page = render(snapshot, query);
   std::string response = "Status: 200 OK\r\nContent-Type: " + page.content_type + "\r\n";
   response.append(kNoCache).append("\r\n").append(page.body);
@@ -102,17 +102,16 @@ std::string BuiltinPages::status_page(const dispatch::Exchange& exchange) const 
 }
 
 void BuiltinPages::sweep() noexcept {
-  if (!board_ || config_.slow_request_threshold.count() <= 0) return;
+  if (config_.slow_request_threshold.count() <= 0) return;
   try {
-    for (const dispatch::WorkerBoard::Slow& slow :
-         board_->take_slow(config_.slow_request_threshold)) {
+    for (const WorkerBoard::Slow& slow : board_.take_slow(config_.slow_request_threshold)) {
       logger_.log(LogLevel::Warning, "conn {} req {}: slow: running for {} ms on worker {}: {} {}",
                   slow.connection_id, slow.request_id, slow.running.count(), slow.worker,
-                  dispatch::logfmt_value(slow.method), dispatch::logfmt_value(slow.uri));
+                  logfmt_value(slow.method), logfmt_value(slow.uri));
     }
   } catch (const std::exception&) {
     // Out of memory while copying the report: nothing to log it with either.
   }
 }
 
-}  // namespace fcgimux::status
+}  // namespace fcgimux::observe

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The status page's formats: lib/status/status_page.cpp, against php-fpm's (fpm_status.c).
+// The status page's formats: lib/observe/status_page.cpp, against php-fpm's (fpm_status.c).
 
-#include "status/status_page.hpp"
+#include "observe/status_page.hpp"
 
 #include <time.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace fcgimux::status {
+namespace fcgimux::observe {
 namespace {
 
 using std::chrono::microseconds;
@@ -44,7 +44,7 @@ Snapshot sample() {
   s.stats.slow_requests = 1;
   s.workers = 2;
   s.queue_capacity = 1022;
-  dispatch::WorkerSnapshot idle;
+  observe::WorkerSnapshot idle;
   idle.index = 0;
   idle.thread_id = 1001;
   idle.started = kStart + seconds(1);
@@ -53,7 +53,7 @@ Snapshot sample() {
   idle.uri = "/upload?x=1";
   idle.content_length = 12;
   idle.duration = microseconds(2500);
-  dispatch::WorkerSnapshot busy;
+  observe::WorkerSnapshot busy;
   busy.index = 1;
   busy.thread_id = 1002;
   busy.started = kStart + seconds(1);
@@ -68,7 +68,7 @@ Snapshot sample() {
   return s;
 }
 
-TEST_CASE("the text page has php-fpm's fields in its order and layout", "[status]") {
+TEST_CASE("the text page has php-fpm's fields in its order and layout", "[observe]") {
   const Page page = render(sample(), Query{});
   CHECK(page.content_type == "text/plain");
   CHECK(page.body ==
@@ -90,7 +90,7 @@ TEST_CASE("the text page has php-fpm's fields in its order and layout", "[status
             "slow requests:        1\n");
 }
 
-TEST_CASE("the full text page adds php-fpm's block per worker", "[status]") {
+TEST_CASE("the full text page adds php-fpm's block per worker", "[observe]") {
   const Page page = render(sample(), Query{.full = true});
   const std::string started = local(kStart + seconds(1));
   CHECK_THAT(page.body, Catch::EndsWith("slow requests:        1\n"
@@ -130,7 +130,7 @@ TEST_CASE("the full text page adds php-fpm's block per worker", "[status]") {
                                         "last request memory:  0\n"));
 }
 
-TEST_CASE("the JSON page has php-fpm's keys, times as epoch seconds", "[status]") {
+TEST_CASE("the JSON page has php-fpm's keys, times as epoch seconds", "[observe]") {
   CHECK(render(sample(), Query{.format = Format::Json}).body ==
         "{\"pool\":\"www\",\"process manager\":\"static\",\"start time\":1764230400,"
         "\"start since\":100,\"accepted conn\":42,\"listen queue\":3,\"max listen queue\":7,"
@@ -153,7 +153,7 @@ TEST_CASE("the JSON page has php-fpm's keys, times as epoch seconds", "[status]"
                  "\"last request cpu\":0.00,\"last request memory\":0}]}"));
 }
 
-TEST_CASE("the XML page has php-fpm's elements, text escaped", "[status]") {
+TEST_CASE("the XML page has php-fpm's elements, text escaped", "[observe]") {
   const Page page = render(sample(), Query{.format = Format::Xml, .full = true});
   CHECK(page.content_type == "text/xml");
   CHECK_THAT(page.body, Catch::StartsWith("<?xml version=\"1.0\" ?>\n<status>\n<pool>www</pool>\n"
@@ -164,7 +164,7 @@ TEST_CASE("the XML page has php-fpm's elements, text escaped", "[status]") {
   CHECK_THAT(page.body, Catch::EndsWith("</process>\n</processes>\n</status>"));
 }
 
-TEST_CASE("the HTML page refreshes itself and escapes what requests sent", "[status]") {
+TEST_CASE("the HTML page refreshes itself and escapes what requests sent", "[observe]") {
   const Page page = render(sample(), Query{.format = Format::Html, .full = true});
   CHECK(page.content_type == "text/html");
   CHECK_THAT(page.body, Catch::Contains("<meta http-equiv=\"refresh\" content=\"5\" />"));
@@ -177,7 +177,7 @@ TEST_CASE("the HTML page refreshes itself and escapes what requests sent", "[sta
   CHECK_THAT(still.body, Catch::EndsWith("</table>\n</body></html>"));
 }
 
-TEST_CASE("the OpenMetrics page is php-fpm's, ending in # EOF", "[status]") {
+TEST_CASE("the OpenMetrics page is php-fpm's, ending in # EOF", "[observe]") {
   const Page page = render(sample(), Query{.format = Format::OpenMetrics, .full = true});
   CHECK(page.content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8");
   CHECK_THAT(page.body, Catch::StartsWith("# HELP phpfpm_up Could pool www using a static PM on "
@@ -195,7 +195,7 @@ TEST_CASE("the OpenMetrics page is php-fpm's, ending in # EOF", "[status]") {
   CHECK_THAT(page.body, Catch::EndsWith("phpfpm_slow_requests 1\n# EOF\n"));
 }
 
-TEST_CASE("the Prometheus page adds every counter and, with full, each worker", "[status]") {
+TEST_CASE("the Prometheus page adds every counter and, with full, each worker", "[observe]") {
   const Page page = render(sample(), Query{.format = Format::Prometheus, .full = true});
   CHECK(page.content_type == "text/plain; version=0.0.4; charset=utf-8");
   CHECK_THAT(page.body, Catch::Contains("\nphpfpm_active_processes 1\n"));
@@ -223,7 +223,7 @@ TEST_CASE("the Prometheus page adds every counter and, with full, each worker", 
   CHECK(samples == 12 + 20 + 4);
 }
 
-TEST_CASE("the query string picks the format as php-fpm does", "[status]") {
+TEST_CASE("the query string picks the format as php-fpm does", "[observe]") {
   CHECK(parse_query("").format == Format::Text);
   CHECK(parse_query("json").format == Format::Json);
   CHECK(parse_query("json=1").format == Format::Json);
@@ -241,7 +241,7 @@ TEST_CASE("the query string picks the format as php-fpm does", "[status]") {
   CHECK(parse_query("html&refresh=soon").refresh_seconds == 5);
 }
 
-TEST_CASE("JSON strings are escaped and kept valid UTF-8", "[status]") {
+TEST_CASE("JSON strings are escaped and kept valid UTF-8", "[observe]") {
   CHECK(json_escape("plain /path?x=1") == "plain /path?x=1");
   CHECK(json_escape("a\"b\\c") == "a\\\"b\\\\c");
   CHECK(json_escape(std::string("\n\t\x01\x7f", 4)) == "\\u000a\\u0009\\u0001\\u007f");
@@ -254,10 +254,10 @@ TEST_CASE("JSON strings are escaped and kept valid UTF-8", "[status]") {
   CHECK(json_escape("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
-TEST_CASE("HTML text is escaped", "[status]") {
+TEST_CASE("HTML text is escaped", "[observe]") {
   CHECK(html_escape("<a href=\"x\">it's & more</a>") ==
         "&lt;a href=&quot;x&quot;&gt;it&#039;s &amp; more&lt;/a&gt;");
 }
 
 }  // namespace
-}  // namespace fcgimux::status
+}  // namespace fcgimux::observe

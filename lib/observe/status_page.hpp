@@ -30,10 +30,10 @@
 #include <string_view>
 #include <vector>
 
-#include "dispatch/worker_board.hpp"
 #include "fcgimux/server.hpp"
+#include "observe/worker_board.hpp"
 
-namespace fcgimux::status {
+namespace fcgimux::observe {
 
 enum class Format : unsigned char { Text, Json, Xml, Html, OpenMetrics, Prometheus };
 
@@ -53,8 +53,8 @@ struct Snapshot {
   std::chrono::system_clock::time_point now;
   Stats stats;
   unsigned workers = 0;
-  std::uint64_t queue_capacity = 0;              // listen queue len
-  std::vector<dispatch::WorkerSnapshot> worker;  // by index; read only with Query::full
+  std::uint64_t queue_capacity = 0;             // listen queue len
+  std::vector<observe::WorkerSnapshot> worker;  // by index; read only with Query::full
 };
 
 struct Page {
@@ -71,4 +71,4 @@ std::string json_escape(std::string_view text);
 // `text` with & < > " ' as character references.
 std::string html_escape(std::string_view text);
 
-}  // namespace fcgimux::status
+}  // namespace fcgimux::observe

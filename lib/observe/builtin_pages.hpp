@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The pages the server answers itself, on its I/O thread and without a worker (php-fpm's
+// pm.status_path and ping.path), and the slow-request log. Off unless Config asks.
+//
+// Threading: I/O thread only. Reads the counters and the worker board, which workers write
+// (both thread-safe).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "fcgimux/config.hpp"
+#include "fcgimux/protocol.hpp"
+#include "observe/counters.hpp"
+#include "observe/worker_board.hpp"
+#include "util/logger.hpp"
+
+namespace fcgimux::observe {
+
+class BuiltinPages {
+ public:
+  // Throws std::invalid_argument when a path is set but does not start with '/', or when the
+  // status and ping paths are the same.
+  static void check(const Config& config);
+
+  // `config`, `counters`, `logger` and `board` must outlive this object. `workers`: the pool's
+  // size. `board`: the one the workers keep, detailed when the status page or the slow log is
+  // on.
+  BuiltinPages(const Config& config, Counters& counters, const util::Logger& logger,
+               unsigned workers, WorkerBoard& board);
+
+  // The complete CGI response (header block and body) when a request in `role` with `params`
+  // (complete) asks for the status or the ping page; nothing for any other request. The
+  // connection and request ids go to the access log.
+  std::optional<std::string> answer(protocol::Role role,
+                                    std::span<const protocol::NameValue> params,
+                                    std::uint64_t connection_id, std::uint16_t request_id);
+
+  // Logs, once each, the requests running past Config::slow_request_threshold. Out of memory,
+  // it logs nothing this time (and those requests count as reported).
+  void sweep() noexcept;
+
+ private:
+  std::string status_page(std::span<const protocol::NameValue> params) const;
+
+  const Config& config_;
+  Counters& counters_;
+  const util::Logger& logger_;
+  const unsigned workers_;
+  const std::chrono::system_clock::time_point started_;
+  WorkerBoard& board_;
+};
+
+}  // namespace fcgimux::observe
