@@ -518,21 +518,9 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
   if (state_ != State::Open) return;
   state_ = State::Closing;
   server_.logger.log(level, "conn {}: closed: {}", id_, why);
-  // Requests no handler runs end here; running ones are stopped and stay in the table until
-  // their worker hands them back. Stopped before the output closes, so that a writer the
-  // closing output wakes finds its request stopped, not a write that silently went nowhere.
-  for (std::size_t i = requests_.size(); i-- > 0;) {
-    Exchange* exchange = requests_[i];
-    if (!exchange->admitted) {
-      remove(*exchange);
-    } else if (server_.queue.remove(exchange)) {
-      Counters::sub(server_.counters.requests_queued);
-      Counters::add(server_.counters.requests_aborted);
-      remove(*exchange);
-    } else if (!exchange->ended()) {
-      exchange->stop(dispatch::StopReason::ConnectionClosed);
-    }
-  }
+  // Stopped before the output closes, so that a writer the closing output wakes finds its
+  // request stopped, not a write that silently went nowhere.
+  stop_requests(dispatch::StopReason::ConnectionClosed);
   // Waits for a worker in the middle of a send: no one touches the socket once it returns.
   if (output_) output_->close();
   std::string().swap(unconsumed_);
@@ -590,23 +578,27 @@ void Connection::sweep(std::uint64_t now) noexcept {
 
 void Connection::cancel_requests() noexcept {
   server_.assert_in_loop_thread();
+  stop_requests(dispatch::StopReason::Shutdown);
+  flush();
+}
+
+void Connection::stop_requests(dispatch::StopReason reason) noexcept {
   for (std::size_t i = requests_.size(); i-- > 0;) {
     Exchange* exchange = requests_[i];
     if (!exchange->admitted) {
       remove(*exchange);
     } else if (server_.queue.remove(exchange)) {
-      // Never ran, so the whole answer is the server's: the one it gives when it cannot take a
-      // request.
       Counters::sub(server_.counters.requests_queued);
       Counters::add(server_.counters.requests_aborted);
       const std::uint16_t request_id = exchange->id();
       remove(*exchange);
-      answer_unavailable(request_id);
+      // Never ran, so the whole answer is the server's: the one it gives when it cannot take
+      // a request (on a connection still open).
+      if (state_ == State::Open) answer_unavailable(request_id);
     } else if (!exchange->ended()) {
-      exchange->stop(dispatch::StopReason::Shutdown);
+      exchange->stop(reason);
     }
   }
-  flush();
 }
 
 std::unique_ptr<ConnectionOutput> Connection::abandon_requests(

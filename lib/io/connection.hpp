@@ -151,6 +151,10 @@ class Connection : public ConnectionOutput::Transport {
   // The params of `exchange` ended (or it is leaving before they did): they no longer count
   // as pending, on this connection or the server.
   void end_params(dispatch::Exchange& exchange) noexcept;
+  // Ends the requests no handler runs (unadmitted, or taken back out of the queue: those are
+  // answered as overloaded while the connection is open) and stops the running ones, which
+  // stay in the table until their worker hands them back.
+  void stop_requests(dispatch::StopReason reason) noexcept;
   // Takes `exchange` out of the table and retires it; an admitted one releases its admission.
   // Requires: no worker holds it (never admitted, taken back out of the queue, or ended).
   void remove(dispatch::Exchange& exchange) noexcept;
