@@ -17,7 +17,7 @@ void AdmissionQueue::push(Exchange* exchange) {
     idle_.pop_back();
     waiter->exchange = exchange;
   }
-  waiter->ready.release();
+  waiter->wake();
 }
 
 bool AdmissionQueue::remove(Exchange* exchange) {
@@ -50,9 +50,10 @@ Exchange* AdmissionQueue::pop(std::stop_token stop) {
         if (it == idle_.end()) return;
         idle_.erase(it);
       }
-      waiter.ready.release();
+      waiter.wake();
     });
-    waiter.ready.acquire();
+    std::unique_lock lock(waiter.mutex);
+    waiter.woken.wait(lock, [&] { return waiter.ready; });
   }
   return waiter.exchange;
 }

@@ -6,15 +6,17 @@
 // popping the oldest request. Bounded by the caller: the I/O thread admits at most
 // Config::max_requests requests (queued plus running), so the queue never holds more.
 //
-// A push with a worker waiting hands the request straight to that worker: one semaphore
-// release, one wake-up, and the woken worker takes no lock. Idle workers wait in a stack, so
-// the one woken is the one that went idle last, whose stack and caches are still warm; the
-// queue proper holds requests only while every worker is busy.
+// A push with a worker waiting hands the request straight to that worker: one wake-up, and the
+// woken worker takes only its own waiter's lock. Idle workers wait in a stack, so the one woken
+// is the one that went idle last, whose stack and caches are still warm; the queue proper holds
+// requests only while every worker is busy. A waiter sleeps on a condition variable, not a
+// semaphore: libstdc++'s semaphore spins with sched_yield before it sleeps, which on a machine
+// with few cores gives the core away to another thread for each request.
 
+#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <mutex>
-#include <semaphore>
 #include <stop_token>
 #include <vector>
 
@@ -40,8 +42,17 @@ class AdmissionQueue {
  private:
   // A worker waiting in pop(), on its own stack.
   struct Waiter {
-    std::binary_semaphore ready{0};
-    Exchange* exchange = nullptr;  // set, with the waiter off idle_, before ready is released
+    std::mutex mutex;
+    std::condition_variable woken;
+    bool ready = false;            // Guarded by mutex.
+    Exchange* exchange = nullptr;  // set, with the waiter off idle_, before ready is set
+    void wake() {
+      {
+        const std::lock_guard lock(mutex);
+        ready = true;
+      }
+      woken.notify_one();
+    }
   };
 
   std::mutex mutex_;

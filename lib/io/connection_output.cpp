@@ -62,8 +62,9 @@ dispatch::Output::Written ConnectionOutput::send_or_queue(std::unique_lock<std::
 }
 
 bool ConnectionOutput::send_queued(std::unique_lock<std::mutex>& lock) {
-  std::array<std::string_view, kMaxPieces> pieces;
   while (!closed_ && !queue_.empty()) {
+    // Made only when there is something to send: most calls find the queue empty.
+    std::array<std::string_view, kMaxPieces> pieces;
     std::size_t bytes = 0;
     const std::size_t count = gather(pieces, bytes);
     lock.unlock();

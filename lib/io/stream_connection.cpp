@@ -29,11 +29,7 @@ int StreamConnection::accept(Listener& listener, int queued_fd) noexcept {
     rc = tcp_ ? uv_tcp_open(&handle_.tcp, queued_fd) : uv_pipe_open(&handle_.pipe, queued_fd);
     if (rc != 0) ::close(queued_fd);
   }
-  if (rc == 0 && tcp_) {
-    // Responses are written whole (one writev per batch), so Nagle's algorithm only adds
-    // latency: a small response would wait for the previous one's ACK.
-    rc = uv_tcp_nodelay(&handle_.tcp, 1);
-  }
+  // TCP_NODELAY comes with the socket: Linux copies it from the listener (Listener::open).
   if (rc == 0) rc = uv_fileno(&handle_.handle, &fd_);
   if (rc == 0) rc = resume_reading();
   if (rc != 0) close(LogLevel::Warning, uv_strerror(rc));
