@@ -15,20 +15,24 @@ ConnectionOutput::~ConnectionOutput() {
 // --- workers -----------------------------------------------------------------------------------
 
 dispatch::Output::Written ConnectionOutput::write(std::string_view records, std::stop_token stop) {
+  if (!wait_for_room(stop)) return Written::Dropped;
   std::unique_lock lock(mutex_);
-  if (queued_.load(std::memory_order_relaxed) >= limit_) {
-    changed_.wait(lock, stop,
-                  [&] { return closed_ || queued_.load(std::memory_order_relaxed) < limit_; });
-  }
-  if (closed_ || stop.stop_requested()) return Written::Dropped;
+  if (closed_) return Written::Dropped;
   return send_or_queue(lock, records);
 }
 
 bool ConnectionOutput::wait_for_room(std::stop_token stop) {
-  if (queued_.load(std::memory_order_relaxed) < limit_) return true;
+  if (queued_.load(std::memory_order_relaxed) < limit_) return !stop.stop_requested();
+  // A stop wakes the wait as room does. (A plain condition variable, with the callback, is
+  // smaller than a condition_variable_any, which allocates: one output per connection.)
+  const std::stop_callback wake(stop, [this] {
+    const std::lock_guard lock(mutex_);
+    changed_.notify_all();
+  });
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, stop,
-                [&] { return closed_ || queued_.load(std::memory_order_relaxed) < limit_; });
+  changed_.wait(lock, [&] {
+    return closed_ || stop.stop_requested() || queued_.load(std::memory_order_relaxed) < limit_;
+  });
   return !closed_ && !stop.stop_requested();
 }
 

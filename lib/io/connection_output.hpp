@@ -44,9 +44,9 @@
 #include <string_view>
 #include <vector>
 
-#include "observe/counters.hpp"
 #include "dispatch/output.hpp"
 #include "io/piece_pool.hpp"
+#include "observe/counters.hpp"
 
 namespace fcgimux::io {
 
@@ -138,15 +138,15 @@ class ConnectionOutput final : public dispatch::Output {
   PiecePool& pieces_;
   observe::Counters& counters_;
   std::mutex mutex_;
-  std::condition_variable_any changed_;  // room under the budget, close(), a send's end
-  std::list<std::string> queue_;         // Guarded by mutex_.
-  std::size_t front_sent_ = 0;           // bytes of queue_.front() already sent; Guarded by mutex_.
-  std::atomic<std::size_t> queued_{0};   // bytes in queue_ not yet sent; written under mutex_
-  Writer writer_ = Writer::None;         // Guarded by mutex_.
-  bool async_ = false;                   // an asynchronous write is under way; Guarded by mutex_.
-  std::size_t async_bytes_ = 0;          // its size; Guarded by mutex_.
-  bool reader_waiting_ = false;          // see hold_reader(); Guarded by mutex_.
-  bool closed_ = false;                  // Guarded by mutex_.
+  std::condition_variable changed_;     // room under the budget, close(), a send's end
+  std::list<std::string> queue_;        // Guarded by mutex_.
+  std::size_t front_sent_ = 0;          // bytes of queue_.front() already sent; Guarded by mutex_.
+  std::atomic<std::size_t> queued_{0};  // bytes in queue_ not yet sent; written under mutex_
+  Writer writer_ = Writer::None;        // Guarded by mutex_.
+  bool async_ = false;                  // an asynchronous write is under way; Guarded by mutex_.
+  std::size_t async_bytes_ = 0;         // its size; Guarded by mutex_.
+  bool reader_waiting_ = false;         // see hold_reader(); Guarded by mutex_.
+  bool closed_ = false;                 // Guarded by mutex_.
 };
 
 }  // namespace fcgimux::io
