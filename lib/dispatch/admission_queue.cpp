@@ -2,6 +2,7 @@
 #include "dispatch/admission_queue.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace fcgimux::dispatch {
 
@@ -28,8 +29,16 @@ bool AdmissionQueue::remove(Exchange* exchange) {
   return true;
 }
 
-Exchange* AdmissionQueue::pop(std::stop_token stop) {
-  Waiter waiter;
+AdmissionQueue::AdmissionQueue(unsigned workers) : waiters_(std::make_unique<Waiter[]>(workers)) {
+  idle_.reserve(workers);
+}
+
+Exchange* AdmissionQueue::pop(unsigned worker, std::stop_token stop) {
+  Waiter& waiter = waiters_[worker];
+  {
+    std::unique_lock lock(waiter.mutex);
+    waiter.ready = false;
+  }
   {
     const std::lock_guard lock(mutex_);
     if (!queue_.empty()) {
@@ -55,7 +64,7 @@ Exchange* AdmissionQueue::pop(std::stop_token stop) {
     std::unique_lock lock(waiter.mutex);
     waiter.woken.wait(lock, [&] { return waiter.ready; });
   }
-  return waiter.exchange;
+  return std::exchange(waiter.exchange, nullptr);
 }
 
 Exchange* AdmissionQueue::try_pop() {

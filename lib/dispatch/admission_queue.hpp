@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <stop_token>
 #include <vector>
@@ -27,20 +28,23 @@ class Exchange;
 // Threading: Thread-safe. push() and remove() on the I/O thread, pop() on workers.
 class AdmissionQueue {
  public:
-  AdmissionQueue() = default;
+  // For `workers` workers, numbered from 0.
+  explicit AdmissionQueue(unsigned workers);
   AdmissionQueue(const AdmissionQueue&) = delete;
   AdmissionQueue& operator=(const AdmissionQueue&) = delete;
 
   void push(Exchange* exchange);
   // Takes `exchange` out if no worker has popped it yet; returns whether it did.
   bool remove(Exchange* exchange);
-  // Waits for the oldest exchange; nullptr once `stop` fires.
-  Exchange* pop(std::stop_token stop);
+  // Worker `worker` (one thread at a time for each number) waits for the oldest exchange;
+  // nullptr once `stop` fires.
+  Exchange* pop(unsigned worker, std::stop_token stop);
   // The oldest exchange, or nullptr at once when none is queued.
   Exchange* try_pop();
 
  private:
-  // A worker waiting in pop(), on its own stack.
+  // Where worker `i` waits in pop(): waiters_[i]. It lives as long as the queue, so that a
+  // waker may still be leaving notify_one() when the worker it woke has moved on.
   struct Waiter {
     std::mutex mutex;
     std::condition_variable woken;
@@ -58,6 +62,7 @@ class AdmissionQueue {
   std::mutex mutex_;
   std::deque<Exchange*> queue_;  // Guarded by mutex_. Non-empty only while idle_ is empty.
   std::vector<Waiter*> idle_;    // Guarded by mutex_. The last to wait is woken first.
+  const std::unique_ptr<Waiter[]> waiters_;
 };
 
 }  // namespace fcgimux::dispatch

@@ -9,6 +9,7 @@ SharedState::SharedState(const Config& config, unsigned workers, NoticeQueue::Wa
                          void* context)
     : logger(config.log_level, config.log),
       notices(wake, context),
+      queue(workers),
       // One buffer per worker: as many bodies as can be read at once. A stream holds at most
       // the body budget plus the record that crossed it; its string may have grown to twice
       // that.
@@ -32,7 +33,7 @@ WorkerPool::WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Hand
     threads_.emplace_back([shared = shared_, &handler, i](std::stop_token stop) {
       const auto index = static_cast<unsigned>(i);
       shared->board.attach(index);
-      while (Exchange* exchange = shared->queue.pop(stop)) {
+      while (Exchange* exchange = shared->queue.pop(index, stop)) {
         const observe::WorkerBoard::Shift shift(
             shared->board, index,
             {exchange, exchange->connection_id(), exchange->id(), exchange->params()});
