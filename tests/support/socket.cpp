@@ -155,6 +155,12 @@ void Socket::shrink_buffers(int bytes) {
   }
 }
 
+void Socket::set_receive_buffer(int bytes) {
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) != 0) {
+    fail_errno("setsockopt");
+  }
+}
+
 short Socket::wait(short events) {
   pollfd entry{.fd = fd_, .events = events, .revents = 0};
   for (;;) {

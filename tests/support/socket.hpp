@@ -48,6 +48,9 @@ class Socket {
   // Shrinks the kernel's send and receive buffers to about `bytes`, so that a peer that stops
   // reading or writing is felt after little data.
   void shrink_buffers(int bytes);
+  // Sets the kernel's receive buffer to about `bytes`: a peer that shrank its buffers to stop
+  // reading grows it again to read quickly.
+  void set_receive_buffer(int bytes);
 
  private:
   Socket(int fd, std::chrono::milliseconds timeout) noexcept : fd_(fd), timeout_(timeout) {}
