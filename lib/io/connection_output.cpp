@@ -183,7 +183,14 @@ std::size_t ConnectionOutput::gather(std::span<std::string_view> pieces, std::si
 
 void ConnectionOutput::push_back(std::string_view bytes) {
   if (bytes.empty()) return;
-  pieces_.push_back(queue_, bytes);
+  // Bytes join the last piece while it has room, so that the many small replies of a peer
+  // that does not read hold memory in proportion to their bytes, not a piece each. Appending
+  // within the capacity moves nothing: a send reading the piece's earlier bytes is unaffected.
+  if (!queue_.empty() && queue_.back().capacity() - queue_.back().size() >= bytes.size()) {
+    queue_.back().append(bytes);
+  } else {
+    pieces_.push_back(queue_, bytes);
+  }
   queued_.fetch_add(bytes.size(), std::memory_order_relaxed);
   Counters::add(counters_.output_buffered, bytes.size());
 }

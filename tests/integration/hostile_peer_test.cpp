@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -208,6 +209,57 @@ TEST_CASE("issue 14: a peer that floods replies and never reads is held to the o
   { const Socket leaving = std::move(peer); }
   server.stop();
 }
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+// This process's resident memory now (VmRSS), in bytes.
+std::size_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("VmRSS:")) return std::stoul(line.substr(6)) * 1024;  // in kB
+  }
+  throw TestError("no VmRSS in /proc/self/status");
+}
+
+// (Sanitizers keep freed memory in quarantine and shadow every byte: left out under them.)
+TEST_CASE(
+    "issue 14: the smallest replies to a peer that never reads hold memory in proportion to "
+    "their bytes",
+    "[integration][hostile][regression]") {
+  echo::EchoHandler handler;
+  LogCapture log;
+  Config config = quiet_config(log);
+  TestServer server(handler, config);
+  const std::size_t before = resident_bytes();
+
+  // 8-byte management records of an unknown type, each answered with a 16-byte
+  // FCGI_UNKNOWN_TYPE: the budget (256 KiB) holds 16,384 answers.
+  std::string flood;
+  while (flood.size() < 64 * 1024) flood += record(static_cast<RecordType>(42), 0, "");
+  Socket peer = Socket::connect(server.endpoint());
+  peer.shrink_buffers(4096);
+  std::size_t sent = 0;
+  bool stalled = false;
+  while (sent < 64 * 1024 * 1024) {
+    const std::size_t offset = sent % flood.size();
+    const std::size_t taken = peer.send_some(std::string_view(flood).substr(offset));
+    sent += taken;
+    if (taken == 0 && !peer.wait_writable(1s)) {
+      stalled = true;
+      break;
+    }
+  }
+  const std::size_t grown = resident_bytes() - before;
+  const Stats held = server.server().stats();
+  CAPTURE(sent, held.output_buffered, grown);
+  REQUIRE(stalled);
+  // The queue is full: what it holds is what is measured.
+  CHECK(held.output_buffered >= config.connection_output_budget);
+  // The answers queued take about their 256 KiB; a piece of 4 KiB for each took 64 MiB.
+  CHECK(grown < 16 * 1024 * 1024);
+  { const Socket leaving = std::move(peer); }
+  server.stop();
+}
+#endif
 
 // Reads the answers to requests refused at once, by id, until request `last` has its
 // END_REQUEST; returns each one's HTTP status.
