@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "dispatch/exchange.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
 #include <utility>
 
+#include "http/ascii.hpp"
 #include "http/server_response.hpp"
 #include "observe/access_log.hpp"
 
@@ -84,6 +87,8 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
   status_ = 200;
   headers_.clear();
   headers_sent_ = false;
+  length_set_ = false;
+  header_end_ = 0;
   output_started_ = false;
   status_refused_ = false;
   stderr_used_ = false;
@@ -235,6 +240,10 @@ void Exchange::add_header(std::string_view name, std::string_view value) {
                         connection_id_, id_);
     return;
   }
+  if (http::ascii::iequals(name, "Content-Length") ||
+      http::ascii::iequals(name, "Transfer-Encoding")) {
+    length_set_ = true;
+  }
   headers_.append(name).append(": ").append(value).append("\r\n");
 }
 
@@ -244,20 +253,33 @@ void Exchange::send_headers() {
   if (chunk_.empty()) chunk_.assign(kHeaderSize, '\0');
   chunk_.append("Status: ");
   http::append_status_line(chunk_, status_);
-  chunk_.append("\r\n").append(headers_).append("\r\n");
+  chunk_.append("\r\n").append(headers_);
+  header_end_ = chunk_.size();
+  chunk_.append("\r\n");
   headers_.clear();
+}
+
+bool Exchange::wants_content_length() const noexcept {
+  // RFC 9110 §8.6: no Content-Length on 1xx and 204, and on 304 and HEAD it would have to be
+  // the length of a body not sent here. An Authorizer's 200 is not a response to the client:
+  // the web server may pass its headers on to the real one.
+  if (length_set_ || role_ == protocol::Role::Authorizer) return false;
+  if (status_ < 200 || status_ == 204 || status_ == 304) return false;
+  return observe::param(params_, "REQUEST_METHOD") != "HEAD";
 }
 
 void Exchange::write(std::span<const std::byte> bytes) {
   if (stopped()) return;
   send_headers();
   body_bytes_ += bytes.size();
+  constexpr std::size_t kFull = kHeaderSize + kMaxAlignedContentLength;
   while (!bytes.empty()) {
-    const std::size_t room = kHeaderSize + kMaxAlignedContentLength - chunk_.size();
-    const std::size_t take = std::min(room, bytes.size());
+    // A header block larger than a record goes out before any body byte joins it.
+    if (chunk_.size() >= kFull && !send_chunk()) return;
+    const std::size_t take = std::min(kFull - chunk_.size(), bytes.size());
     chunk_.append(as_chars(bytes.first(take)));
     bytes = bytes.subspan(take);
-    if (chunk_.size() == kHeaderSize + kMaxAlignedContentLength && !send_chunk()) return;
+    if (chunk_.size() == kFull && !send_chunk()) return;
   }
 }
 
@@ -269,6 +291,13 @@ void Exchange::flush() {
 
 void Exchange::seal_chunk() {
   const std::size_t length = chunk_.size() - kHeaderSize;
+  if (length > kMaxAlignedContentLength) {
+    std::string records;
+    protocol::append_records(records, protocol::RecordType::Stdout, id_,
+                             std::string_view(chunk_).substr(kHeaderSize));
+    chunk_ = std::move(records);
+    return;
+  }
   const protocol::Header header{.type = protocol::RecordType::Stdout,
                                 .request_id = id_,
                                 .content_length = static_cast<std::uint16_t>(length),
@@ -279,6 +308,7 @@ void Exchange::seal_chunk() {
 }
 
 bool Exchange::send_chunk() {
+  header_end_ = 0;
   seal_chunk();
   const bool sent = send_records(chunk_);
   // The buffer is kept for the next record: the steady path allocates nothing.
@@ -431,6 +461,15 @@ void Exchange::finish() noexcept {
     protocol::append_records(chunk_, protocol::RecordType::Stdout, id_, http::server_response(503));
   } else if (!stopped()) {
     send_headers();
+    // The whole response is here, so its length is known: a web server then need not send it
+    // chunked (nginx does so for a response without Content-Length).
+    if (header_end_ != 0 && wants_content_length()) {
+      // Formatted on the stack: the steady path of a small response allocates nothing.
+      char line[48];
+      const auto formatted =
+          fmt::format_to_n(line, sizeof line, "Content-Length: {}\r\n", body_bytes_);
+      chunk_.insert(header_end_, line, formatted.size);
+    }
     if (chunk_.size() > kHeaderSize) {
       seal_chunk();
     } else {

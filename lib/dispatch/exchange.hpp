@@ -169,11 +169,16 @@ class Exchange {
   std::size_t read(Stream& stream, std::span<std::byte> into);
 
   void send_headers();
-  // Seals the STDOUT record being built and writes it to the output, waiting for its budget.
-  // Returns false (dropping it) once the request is stopped.
+  // Whether a response whose header block has not gone out gets a Content-Length from the
+  // server: see Response.
+  bool wants_content_length() const noexcept;
+  // Seals the STDOUT bytes being built and writes them to the output, waiting for its budget.
+  // Returns false (dropping them) once the request is stopped.
   bool send_chunk();
   // Writes `records` to the output, waiting for its budget; false when they were dropped.
   bool send_records(std::string_view records);
+  // Makes chunk_ whole STDOUT records: one in place when its content fits, else as many as
+  // it takes (a header block may be larger than a record).
   void seal_chunk();
   void answer_failure(int code, std::string_view what) noexcept;
   // Answers `code` with a short plain-text body, unless the header block already went out.
@@ -209,6 +214,10 @@ class Exchange {
   int status_ = 200;
   std::string headers_;  // "Name: value\r\n" lines
   bool headers_sent_ = false;
+  bool length_set_ = false;  // the handler set Content-Length or Transfer-Encoding
+  // Where in chunk_ the blank line ending the header block is, while the block is built but
+  // has not gone out; 0 otherwise.
+  std::size_t header_end_ = 0;
   bool output_started_ = false;  // a record of the response went out, or is on its way
   bool status_refused_ = false;  // set_status() logged a code out of range
   bool stderr_used_ = false;

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+// What a handler's response, and its failures, look like to the client and in the log: a
+// real Server on loopback and the FastCGI test client.
+
+#include <catch2/catch.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "fcgi_client.hpp"
+#include "lambda_handler.hpp"
+#include "test_server.hpp"
+
+namespace fcgimux::test {
+namespace {
+
+using protocol::ProtocolStatus;
+
+// One request on `client`; its CGI response, which must be complete.
+CgiResponse fetch(FcgiClient& client, const Params& params, std::string_view body = {}) {
+  const Response response = client.request(params, body);
+  REQUIRE(response.end.has_value());
+  REQUIRE(response.end->protocol_status == ProtocolStatus::RequestComplete);
+  REQUIRE(response.out_ended);
+  return parse_cgi_response(response.out);
+}
+
+Params request(std::string_view method, std::string_view uri) {
+  return {{"REQUEST_METHOD", std::string(method)},
+          {"REQUEST_URI", std::string(uri)},
+          {"QUERY_STRING", std::string(uri.substr(uri.find('?') + 1))}};
+}
+
+TEST_CASE("a response the handler leaves in the buffer reaches the client with its length",
+          "[integration][response]") {
+  LambdaHandler handler([](fcgimux::Request& request, fcgimux::Response& response) {
+    const std::string_view query = request.param("QUERY_STRING").value_or("");
+    if (query == "flushed") {
+      response.write("streamed ");
+      response.flush();
+      response.write("in two");
+    } else if (query == "sized") {
+      response.header("Content-Length", "2");
+      response.write("ok");
+    } else {
+      response.header("Content-Type", "text/plain");
+      response.write("hello");
+    }
+  });
+  TestServer server(handler);
+  FcgiClient client(server.endpoint());
+
+  const CgiResponse buffered = fetch(client, request("GET", "/?buffered"));
+  CHECK(buffered.body == "hello");
+  CHECK(buffered.header("Content-Length") == "5");
+  // The handler streamed it: its length was not known when the header block went out.
+  const CgiResponse flushed = fetch(client, request("GET", "/?flushed"));
+  CHECK(flushed.body == "streamed in two");
+  CHECK(flushed.header("Content-Length") == std::nullopt);
+  // The handler's own is the only one.
+  const CgiResponse sized = fetch(client, request("GET", "/?sized"));
+  CHECK(sized.body == "ok");
+  int lengths = 0;
+  for (const auto& [name, value] : sized.headers) lengths += name == "Content-Length" ? 1 : 0;
+  CHECK(lengths == 1);
+  // An answer to HEAD gets none: its length would be that of the GET body.
+  const CgiResponse head = fetch(client, request("HEAD", "/?buffered"));
+  CHECK(head.header("Content-Length") == std::nullopt);
+  server.stop();
+}
+
+}  // namespace
+}  // namespace fcgimux::test
