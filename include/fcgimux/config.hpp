@@ -136,9 +136,12 @@ struct Config {
   /// quarter of this at most. 0: off.
   std::chrono::milliseconds slow_request_threshold{0};
   /// One line per request, handed to `log` at LogLevel::Info whatever `log_level` says, in
-  /// logfmt: `access time=... method=GET uri="/x?y=1" status=200 bytes=12 duration_ms=1.234
-  /// queue_ms=0.056 result=ok conn=3 req=1`. Written by the worker that ran the request once its
-  /// END_REQUEST is on its way, and by the I/O thread for the status and ping pages.
+  /// logfmt: `access method=GET uri="/x?y=1" status=200 bytes=12 duration_ms=1.234
+  /// queue_ms=0.056 result=ok conn=3 req=1` (no time: the sink stamps it). A request the
+  /// server refuses before a handler runs gets one with `result=refused reason=overload`
+  /// (or body_too_large, params_too_large, bad_params). Written by the worker that ran the
+  /// request once its END_REQUEST is on its way, and by the I/O thread for the status and
+  /// ping pages and refused requests. docs/status.md lists the fields.
   bool access_log = false;
 
   /// Lines below this level are not formatted, let alone logged.

@@ -340,9 +340,17 @@ void Exchange::log_error(std::string_view line) {
   send_records(records);
 }
 
-void Exchange::answer_failure(int code, std::string_view what) noexcept {
-  context_.logger.log(LogLevel::Error, "conn {} req {}: handler threw: {}", connection_id_, id_,
-                      what);
+void Exchange::answer_failure(LogLevel level, int code, std::string_view what,
+                              std::string_view detail) noexcept {
+  if (context_.logger.enabled(level)) {
+    try {
+      context_.logger.log(level, "conn {} req {}: {} {}: {}: {}", connection_id_, id_,
+                          observe::logfmt_value(observe::param(params_, "REQUEST_METHOD")),
+                          observe::logfmt_value(observe::request_uri(params_)), what, detail);
+    } catch (...) {
+      // Out of memory while naming the request: the answer below still goes out.
+    }
+  }
   answer_status(code);
 }
 
@@ -364,6 +372,7 @@ void Exchange::run(Handler& handler) noexcept {
   Counters::sub(counters.requests_queued);
   Counters::raise_max(counters.requests_running_max, Counters::add(counters.requests_running));
   bool failed = false;
+  bool too_large = false;
   const auto started = std::chrono::steady_clock::now();
   const auto waited = started - admitted_at;
   if (stopped()) {
@@ -383,25 +392,33 @@ void Exchange::run(Handler& handler) noexcept {
     try {
       handler.handle(request, response);
     } catch (const LimitExceeded& e) {
-      failed = true;
-      answer_failure(413, e.what());
+      // The client sent more than the handler takes: its error, not the handler's.
+      too_large = true;
+      answer_failure(LogLevel::Warning, 413, "body too large for the handler", e.what());
     } catch (const std::exception& e) {
       failed = true;
-      answer_failure(500, e.what());
+      answer_failure(LogLevel::Error, 500, "handler threw", e.what());
     } catch (...) {
       failed = true;
-      answer_failure(500, "an exception not derived from std::exception");
+      answer_failure(LogLevel::Error, 500, "handler threw",
+                     "an exception not derived from std::exception");
     }
   }
   Counters::sub(counters.requests_running);
-  Counters::add(stopped() ? counters.requests_aborted
-                          : (failed ? counters.requests_failed : counters.requests_completed));
+  Counters::add(stopped()   ? counters.requests_aborted
+                : too_large ? counters.requests_body_too_large
+                : failed    ? counters.requests_failed
+                            : counters.requests_completed);
   // Formatted before finish() (which may be the last touch of this exchange), written after,
   // so that the sink never delays END_REQUEST.
   std::string access;
   if (context_.access_log) {
     try {
-      access = access_line(started, waited, stopped() ? "aborted" : (failed ? "error" : "ok"));
+      access = access_line(started, waited,
+                           stopped()   ? "aborted"
+                           : too_large ? "too_large"
+                           : failed    ? "error"
+                                       : "ok");
     } catch (...) {
       // Out of memory: this request goes unlogged.
     }
@@ -414,20 +431,16 @@ void Exchange::run(Handler& handler) noexcept {
 std::string Exchange::access_line(std::chrono::steady_clock::time_point started,
                                   std::chrono::steady_clock::duration waited,
                                   std::string_view result) const {
-  const auto now = std::chrono::steady_clock::now();
-  const auto admitted_wall =
-      std::chrono::system_clock::now() -
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(now - admitted_at);
   const std::string uri = observe::request_uri(params_);
   return observe::access_line(
-      observe::AccessEntry{.time = admitted_wall,
-                           .method = observe::param(params_, "REQUEST_METHOD"),
+      observe::AccessEntry{.method = observe::param(params_, "REQUEST_METHOD"),
                            .uri = uri,
                            .status = status_,
                            .bytes = body_bytes_,
-                           .duration = now - started,
+                           .duration = std::chrono::steady_clock::now() - started,
                            .queue_wait = waited,
                            .result = result,
+                           .reason = {},
                            .connection_id = connection_id_,
                            .request_id = id_});
 }

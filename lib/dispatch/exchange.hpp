@@ -180,12 +180,15 @@ class Exchange {
   // Makes chunk_ whole STDOUT records: one in place when its content fits, else as many as
   // it takes (a header block may be larger than a record).
   void seal_chunk();
-  void answer_failure(int code, std::string_view what) noexcept;
+  // Logs `what` happened and its `detail` at `level`, naming the request's method and URI,
+  // and answers `code`.
+  void answer_failure(LogLevel level, int code, std::string_view what,
+                      std::string_view detail) noexcept;
   // Answers `code` with a short plain-text body, unless the header block already went out.
   void answer_status(int code) noexcept;
   void finish() noexcept;
   // The access log's line for this request, which ran from `started` after `waited` in the
-  // queue, with `result` ("ok", "error" or "aborted").
+  // queue, with `result` ("ok", "error", "too_large" or "aborted").
   std::string access_line(std::chrono::steady_clock::time_point started,
                           std::chrono::steady_clock::duration waited,
                           std::string_view result) const;

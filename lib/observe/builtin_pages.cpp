@@ -70,14 +70,14 @@ std::optional<std::string> BuiltinPages::answer(protocol::Role role,
   if (config_.access_log) {
     const std::string uri = request_uri(params);
     logger_.emit(LogLevel::Info,
-                 access_line(AccessEntry{.time = std::chrono::system_clock::now(),
-                                         .method = param(params, "REQUEST_METHOD"),
+                 access_line(AccessEntry{.method = param(params, "REQUEST_METHOD"),
                                          .uri = uri,
                                          .status = 200,
                                          .bytes = body_bytes,
                                          .duration = std::chrono::steady_clock::now() - begun,
                                          .queue_wait = std::chrono::nanoseconds(0),
                                          .result = "ok",
+                                         .reason = {},
                                          .connection_id = connection_id,
                                          .request_id = request_id}));
   }

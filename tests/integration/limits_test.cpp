@@ -145,12 +145,14 @@ TEST_CASE("params of exactly max_params_bytes are served, one byte more is answe
   check_served(client);
   CHECK(handler.calls.load() == 2);
   CHECK(server.server().stats().requests_refused == 1);
+  CHECK(server.server().stats().requests_refused_params == 1);
   server.stop();
 }
 
-TEST_CASE("requests answered without a worker after their params ended keep a connection from "
-          "counting as idle",
-          "[integration][limits]") {
+TEST_CASE(
+    "requests answered without a worker after their params ended keep a connection from "
+    "counting as idle",
+    "[integration][limits]") {
   CountingHandler handler;
   Config config = test_config();
   config.max_body_bytes = 1024;
@@ -192,6 +194,7 @@ TEST_CASE("a CONTENT_LENGTH past max_body_bytes is answered 413 before the handl
   CHECK(parse_cgi_response(refused.out).status == 413);
   CHECK(handler.calls.load() == 0);
   CHECK(log.contains(LogLevel::Warning, "past max_body_bytes"));
+  CHECK(server.server().stats().requests_refused_body == 1);
 
   // Exactly at the limit, on the same connection: the refused body left nothing behind.
   const std::string body = pattern(1000, 2);

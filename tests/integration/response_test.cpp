@@ -4,11 +4,14 @@
 
 #include <catch2/catch.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
+#include "eventually.hpp"
 #include "fcgi_client.hpp"
 #include "lambda_handler.hpp"
+#include "log_capture.hpp"
 #include "test_server.hpp"
 
 namespace fcgimux::test {
@@ -66,6 +69,59 @@ TEST_CASE("a response the handler leaves in the buffer reaches the client with i
   // An answer to HEAD gets none: its length would be that of the GET body.
   const CgiResponse head = fetch(client, request("HEAD", "/?buffered"));
   CHECK(head.header("Content-Length") == std::nullopt);
+  server.stop();
+}
+
+TEST_CASE("a body past read_all()'s limit is a client error: a 413, a warning, counted apart",
+          "[integration][response]") {
+  LambdaHandler handler([](fcgimux::Request& request, fcgimux::Response& response) {
+    response.write(request.read_all(8));
+  });
+  LogCapture log;
+  Config config = test_config();
+  config.access_log = true;
+  config.log_level = LogLevel::Debug;
+  config.log = log.sink();
+  TestServer server(handler, config);
+  FcgiClient client(server.endpoint());
+
+  const CgiResponse refused = fetch(client, request("POST", "/upload?big"), "0123456789");
+  CHECK(refused.status == 413);
+  CHECK(refused.header("Content-Length") == "22");  // "413 Content Too Large\n"
+  CHECK(fetch(client, request("POST", "/upload?small"), "01234567").body == "01234567");
+
+  REQUIRE(eventually([&] { return log.lines(LogLevel::Info, "access ").size() == 2; }));
+  CHECK(log.contains(LogLevel::Warning,
+                     "POST /upload?big: body too large for the handler: request stream longer "
+                     "than 8 bytes"));
+  CHECK(log.lines(LogLevel::Error, "").empty());
+  CHECK(log.lines(LogLevel::Info, "uri=/upload?big status=413 ").size() == 1);
+  CHECK(log.lines(LogLevel::Info, "result=too_large").size() == 1);
+  const Stats stats = server.server().stats();
+  CHECK(stats.requests_body_too_large == 1);
+  CHECK(stats.requests_failed == 0);
+  CHECK(stats.requests_completed == 1);
+  CHECK(stats.requests_admitted == stats.requests_completed + stats.requests_failed +
+                                       stats.requests_aborted + stats.requests_body_too_large);
+  server.stop();
+}
+
+TEST_CASE("a handler that throws is logged with the method and URI of its request",
+          "[integration][response]") {
+  LambdaHandler handler(
+      [](fcgimux::Request&, fcgimux::Response&) { throw std::runtime_error("no such item"); });
+  LogCapture log;
+  Config config = test_config();
+  config.log = log.sink();
+  TestServer server(handler, config);
+  FcgiClient client(server.endpoint());
+
+  CHECK(fetch(client, request("DELETE", "/items/7?force=1")).status == 500);
+  const auto lines = log.lines(LogLevel::Error, "handler threw");
+  REQUIRE(lines.size() == 1);
+  CHECK_THAT(lines.front(),
+             Catch::EndsWith("req 1: DELETE \"/items/7?force=1\": handler threw: no such item"));
+  CHECK(server.server().stats().requests_failed == 1);
   server.stop();
 }
 
