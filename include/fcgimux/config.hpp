@@ -78,11 +78,18 @@ struct Config {
   /// 431 at once (and the rest of its records are ignored); the connection goes on. It also
   /// bounds what one connection holds for all its requests whose params have not ended yet: a
   /// PARAMS record that would take them past it is answered 431 the same way.
-  std::size_t max_params_bytes = 64 * 1024;
+  /// The default, 1 MiB, takes what a web server raised for single sign-on sends (a 64 KiB
+  /// Kerberos or SAML Authorization header and the rest): nginx's large_client_header_buffers
+  /// up to 8 of 128k, Apache's LimitRequestFieldSize 65536 across a hundred fields, HAProxy's
+  /// tune.bufsize up to 1 MiB. A web server's own header limits bound what its clients can
+  /// send; this bounds the web server. Memory stays bounded by `pending_params_budget` for
+  /// params still arriving, and by `max_requests` of these for requests admitted (SECURITY.md).
+  std::size_t max_params_bytes = 1024 * 1024;
   /// Bytes of params held at once across every connection for requests whose params have not
   /// ended yet (see Stats::params_pending). A PARAMS record that would take the total past this
   /// is refused: its request is answered at once as `overload_reply` says. Requests whose
-  /// params never end are held until `idle_timeout` closes their connection.
+  /// params never end are held until `idle_timeout` closes their connection. At least
+  /// `max_params_bytes`, or a request at that limit could never be served.
   std::size_t pending_params_budget = 32 * 1024 * 1024;
   /// Unread body bytes buffered for one request. When a request holds this much, the server
   /// stops reading its connection (TCP pushes back on the client) until the handler reads.

@@ -116,7 +116,19 @@ protocol::Error Exchange::append_params(std::span<const std::byte> piece) {
   return params_block_.append(piece);
 }
 
-protocol::Error Exchange::finish_params() { return params_block_.parse(params_); }
+protocol::Error Exchange::finish_params() {
+  const protocol::Error error = params_block_.parse(params_);
+  // Each pair costs two views on top of its bytes, 32 bytes for a pair that may take 2 on the
+  // wire: a block of tiny pairs would hold many times its size. The views count against the
+  // same limit, so that max_params_bytes bounds a request's params in memory, not just on the
+  // wire.
+  if (error == protocol::Error::None &&
+      params_.size() > context_.params_budget / sizeof(protocol::NameValue)) {
+    params_.clear();
+    return protocol::Error::NameValueTooLarge;
+  }
+  return error;
+}
 
 bool Exchange::push_stdin(std::span<const std::byte> bytes) { return push(stdin_, bytes); }
 bool Exchange::push_data(std::span<const std::byte> bytes) { return push(data_, bytes); }

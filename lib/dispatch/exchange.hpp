@@ -102,6 +102,8 @@ class Exchange {
   // Appends one PARAMS piece; Error::NameValueTooLarge past ExchangeContext::params_budget.
   protocol::Error append_params(std::span<const std::byte> piece);
   // Parses the complete params block (the empty PARAMS record arrived).
+  // Error::NameValueTooLarge when its pairs are more than ExchangeContext::params_budget /
+  // sizeof(NameValue): their views would take more memory than the budget.
   protocol::Error finish_params();
   // Bytes of params appended so far.
   std::size_t params_size() const noexcept { return params_block_.bytes().size(); }

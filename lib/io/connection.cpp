@@ -244,18 +244,10 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
     if (pending_params_ + content.size() > limit ||
         exchange.append_params(content) != protocol::Error::None) {
       server_.release_pending_params(content.size());
-      server_.logger.log(LogLevel::Warning,
-                         "conn {} req {}: refused: params larger than max_params_bytes ({}){}", id_,
-                         request_id, limit,
-                         pending_params_ > exchange.params_size()
-                             ? " with this connection's other requests still sending theirs"
-                             : "");
-      Counters::add(server_.counters.requests_refused);
-      Counters::add(server_.counters.requests_refused_params);
-      log_refused(exchange, 431, "params_too_large");
-      remove(exchange);
-      reply(request_id, ProtocolStatus::RequestComplete, http::server_response(431));
-      return close_if_done();
+      return refuse_large_params(exchange,
+                                 pending_params_ > exchange.params_size()
+                                     ? " with this connection's other requests still sending theirs"
+                                     : "");
     }
     pending_params_ += content.size();
     return;
@@ -265,6 +257,9 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
   end_params(exchange);
   if (admitted_here_ == 0) idle_since_ = now();
   if (const protocol::Error error = exchange.finish_params(); error != protocol::Error::None) {
+    if (error == protocol::Error::NameValueTooLarge) {
+      return refuse_large_params(exchange, " counting the memory its many pairs take");
+    }
     server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: bad params: {}", id_,
                        request_id, protocol::to_string(error));
     Counters::add(server_.counters.requests_refused);
@@ -300,6 +295,19 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
     return close_if_done();
   }
   ++admitted_here_;
+}
+
+void Connection::refuse_large_params(Exchange& exchange, std::string_view how) {
+  const std::uint16_t request_id = exchange.id();
+  server_.logger.log(LogLevel::Warning,
+                     "conn {} req {}: refused: params larger than max_params_bytes ({}){}", id_,
+                     request_id, server_.config.max_params_bytes, how);
+  Counters::add(server_.counters.requests_refused);
+  Counters::add(server_.counters.requests_refused_params);
+  log_refused(exchange, 431, "params_too_large");
+  remove(exchange);
+  reply(request_id, ProtocolStatus::RequestComplete, http::server_response(431));
+  close_if_done();
 }
 
 void Connection::handle_body(Exchange& exchange, const protocol::Record& record) {

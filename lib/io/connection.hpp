@@ -146,6 +146,8 @@ class Connection : public ConnectionOutput::Transport {
   // Answers request `request_id` as Config::overload_reply says, counted as overloaded;
   // `log`: with the line that names max_requests.
   void reply_overloaded(std::uint16_t request_id, bool log);
+  // Refuses `exchange` with a 431, its params past max_params_bytes; `how` ends the log line.
+  void refuse_large_params(dispatch::Exchange& exchange, std::string_view how);
   // Answers request `request_id` as Config::overload_reply says, counting nothing.
   void answer_unavailable(std::uint16_t request_id);
   // The HTTP status of that answer: 503, or 0 when it is FCGI_OVERLOADED alone. `alone`: the
