@@ -139,8 +139,10 @@ struct Config {
   std::string pool_name = "www";
   /// A request still running this long after its handler started is logged once (Warning) with
   /// its URI, its worker and how long it has run, and counted in Stats::slow_requests (php-fpm's
-  /// request_slowlog_timeout, without the backtrace). Checked by the server's sweep, every
-  /// quarter of this at most. 0: off.
+  /// request_slowlog_timeout). Checked by the server's sweep, every quarter of this at most.
+  /// The first one found also gets its worker's stack at that moment, one frame a line (at most
+  /// one stack every 10 s): the server installs a SIGURG handler for it, unless the program has
+  /// one of its own (docs/status.md says how it works). 0: off.
   std::chrono::milliseconds slow_request_threshold{0};
   /// One line per request, handed to `log` at LogLevel::Info whatever `log_level` says, in
   /// logfmt: `access method=GET uri="/x?y=1" status=200 bytes=12 duration_ms=1.234

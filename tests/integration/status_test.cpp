@@ -4,12 +4,14 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "echo_handler.hpp"
@@ -259,6 +261,37 @@ TEST_CASE("a request running past slow_request_threshold is logged once with its
   CHECK(parse_cgi_response(first.collect(ids).by_id.at(1).out).body == "done");
   CHECK(parse_cgi_response(second.collect(ids).by_id.at(1).out).body == "done");
   CHECK(log.lines(LogLevel::Warning, "slow: ").size() == 2);
+  server.stop();
+}
+
+TEST_CASE("a slow request is logged with its worker's stack at the moment it was found slow",
+          "[integration][status]") {
+  LambdaHandler handler([](fcgimux::Request&, fcgimux::Response& response) {
+    std::this_thread::sleep_for(300ms);
+    response.write("slept");
+  });
+  LogCapture log;
+  Config config = test_config();
+  config.workers = 1;
+  config.slow_request_threshold = 50ms;
+  config.log = log.sink();
+  TestServer server(handler, config);
+
+  FcgiClient client(server.endpoint());
+  const Response response = client.request(get("/sleepy", ""));
+  REQUIRE(response.end.has_value());
+  // The signal that took the stack did not cut the handler's sleep short of its output.
+  CHECK(parse_cgi_response(response.out).body == "slept");
+
+  CHECK(log.lines(LogLevel::Warning, "slow: running for ").size() == 1);
+  const std::vector<std::string> frames = log.lines(LogLevel::Warning, ": stack of worker 0: #");
+  CAPTURE(frames);
+  REQUIRE_FALSE(frames.empty());
+  CHECK_THAT(frames.front(), Catch::Contains(" req 1: stack of worker 0: #0 "));
+  // The worker was asleep when the signal came: the sleep is on its stack.
+  CHECK(std::any_of(frames.begin(), frames.end(), [](const std::string& frame) {
+    return frame.find("nanosleep") != std::string::npos;
+  }));
   server.stop();
 }
 
