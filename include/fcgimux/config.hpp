@@ -78,11 +78,18 @@ struct Config {
   /// 431 at once (and the rest of its records are ignored); the connection goes on. It also
   /// bounds what one connection holds for all its requests whose params have not ended yet: a
   /// PARAMS record that would take them past it is answered 431 the same way.
-  std::size_t max_params_bytes = 64 * 1024;
+  /// The default, 1 MiB, takes what a web server raised for single sign-on sends (a 64 KiB
+  /// Kerberos or SAML Authorization header and the rest): nginx's large_client_header_buffers
+  /// up to 8 of 128k, Apache's LimitRequestFieldSize 65536 across a hundred fields, HAProxy's
+  /// tune.bufsize up to 1 MiB. A web server's own header limits bound what its clients can
+  /// send; this bounds the web server. Memory stays bounded by `pending_params_budget` for
+  /// params still arriving, and by `max_requests` of these for requests admitted (SECURITY.md).
+  std::size_t max_params_bytes = 1024 * 1024;
   /// Bytes of params held at once across every connection for requests whose params have not
   /// ended yet (see Stats::params_pending). A PARAMS record that would take the total past this
   /// is refused: its request is answered at once as `overload_reply` says. Requests whose
-  /// params never end are held until `idle_timeout` closes their connection.
+  /// params never end are held until `idle_timeout` closes their connection. At least
+  /// `max_params_bytes`, or a request at that limit could never be served.
   std::size_t pending_params_budget = 32 * 1024 * 1024;
   /// Unread body bytes buffered for one request. When a request holds this much, the server
   /// stops reading its connection (TCP pushes back on the client) until the handler reads.
@@ -132,13 +139,18 @@ struct Config {
   std::string pool_name = "www";
   /// A request still running this long after its handler started is logged once (Warning) with
   /// its URI, its worker and how long it has run, and counted in Stats::slow_requests (php-fpm's
-  /// request_slowlog_timeout, without the backtrace). Checked by the server's sweep, every
-  /// quarter of this at most. 0: off.
+  /// request_slowlog_timeout). Checked by the server's sweep, every quarter of this at most.
+  /// The first one found also gets its worker's stack at that moment, one frame a line (at most
+  /// one stack every 10 s): the server installs a SIGURG handler for it, unless the program has
+  /// one of its own (docs/status.md says how it works). 0: off.
   std::chrono::milliseconds slow_request_threshold{0};
   /// One line per request, handed to `log` at LogLevel::Info whatever `log_level` says, in
-  /// logfmt: `access time=... method=GET uri="/x?y=1" status=200 bytes=12 duration_ms=1.234
-  /// queue_ms=0.056 result=ok conn=3 req=1`. Written by the worker that ran the request once its
-  /// END_REQUEST is on its way, and by the I/O thread for the status and ping pages.
+  /// logfmt: `access method=GET uri="/x?y=1" status=200 bytes=12 duration_ms=1.234
+  /// queue_ms=0.056 result=ok conn=3 req=1` (no time: the sink stamps it). A request the
+  /// server refuses before a handler runs gets one with `result=refused reason=overload`
+  /// (or body_too_large, params_too_large, bad_params). Written by the worker that ran the
+  /// request once its END_REQUEST is on its way, and by the I/O thread for the status and
+  /// ping pages and refused requests. docs/status.md lists the fields.
   bool access_log = false;
 
   /// Lines below this level are not formatted, let alone logged.

@@ -16,8 +16,8 @@ class Handler {
  public:
   virtual ~Handler() = default;
   /// Runs on a worker thread. May block (reads and writes do). Returning ends the request; an
-  /// exception becomes a 500 response (if no header was sent yet) and an error log line, and
-  /// the connection goes on.
+  /// exception becomes a 500 response (if no header was sent yet) and an error log line naming
+  /// the request's method and URI, and the connection goes on (LimitExceeded: see there).
   virtual void handle(Request& request, Response& response) = 0;
 };
 

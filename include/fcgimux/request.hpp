@@ -24,7 +24,9 @@ using Role = protocol::Role;
 using Param = protocol::NameValue;
 
 /// Thrown by Request::read_all() when the body is longer than the caller allows. Left
-/// uncaught by a handler, it becomes a 413 response (when no header was sent yet).
+/// uncaught by a handler, it becomes a 413 response (when no header was sent yet) and a
+/// warning log line: the client's error, counted in Stats::requests_body_too_large, not as a
+/// failed request.
 class LimitExceeded : public std::length_error {
  public:
   using std::length_error::length_error;

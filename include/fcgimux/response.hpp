@@ -25,6 +25,12 @@ class Exchange;
 /// Once the request is stopped (see Request::stop_token()), writes return at once and discard
 /// their bytes.
 ///
+/// A response still whole in the buffer when the handler returns (it never flushed, and wrote
+/// less than one record, about 64 KiB, headers included) goes out with a `Content-Length`
+/// header the server adds, so that a web server need not send it chunked. Not added when the
+/// handler set Content-Length or Transfer-Encoding itself, on a 1xx, 204 or 304 status, in
+/// answer to HEAD (the length would have to be the GET body's), or for the Authorizer role.
+///
 /// Owned by the library; the reference passed to Handler::handle() is valid until handle()
 /// returns. Threading: One worker at a time (the one running the request).
 class Response {

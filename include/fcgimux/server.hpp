@@ -44,21 +44,27 @@ struct Stats {
   std::uint64_t connections_open = 0;      ///< now
   std::uint64_t requests_admitted = 0;     ///< total: given to the worker pool
   std::uint64_t requests_completed = 0;    ///< total: handler returned normally
-  std::uint64_t requests_failed = 0;       ///< total: handler threw
-  std::uint64_t requests_aborted = 0;      ///< total: cancelled by abort, close or deadline
-  std::uint64_t requests_overloaded = 0;   ///< total: refused past max_requests
-  std::uint64_t requests_refused = 0;      ///< total: unknown role, multiplexing refused
-  std::uint64_t requests_abandoned = 0;    ///< total: still running when run() gave up on them
-  std::uint64_t requests_running = 0;      ///< now: in a handler
-  std::uint64_t requests_queued = 0;       ///< now: admitted, waiting for a worker
-  std::uint64_t bytes_in = 0;              ///< total read from clients
-  std::uint64_t bytes_out = 0;             ///< total written to clients
-  std::uint64_t input_buffered = 0;        ///< now: body bytes read but not yet read by handlers
-  std::uint64_t output_buffered = 0;       ///< now: bytes handlers wrote, not yet sent
-  std::uint64_t params_pending = 0;        ///< now: params of requests still sending them
-  std::uint64_t requests_running_max = 0;  ///< most requests_running seen at once
-  std::uint64_t requests_queued_max = 0;   ///< most requests_queued seen at once
-  std::uint64_t slow_requests = 0;         ///< total: ran past Config::slow_request_threshold
+  std::uint64_t requests_failed = 0;       ///< total: handler threw (LimitExceeded aside)
+  /// total: handler let Request::read_all()'s LimitExceeded out: answered 413, a client error
+  std::uint64_t requests_body_too_large = 0;
+  std::uint64_t requests_aborted = 0;     ///< total: cancelled by abort, close or deadline
+  std::uint64_t requests_overloaded = 0;  ///< total: refused past max_requests (or params budget)
+  /// total: refused before admission for any reason but overload: unknown role, multiplexing,
+  /// malformed params, and the two below
+  std::uint64_t requests_refused = 0;
+  std::uint64_t requests_refused_params = 0;  ///< total: 431, params past max_params_bytes
+  std::uint64_t requests_refused_body = 0;    ///< total: 413, CONTENT_LENGTH past max_body_bytes
+  std::uint64_t requests_abandoned = 0;       ///< total: still running when run() gave up on them
+  std::uint64_t requests_running = 0;         ///< now: in a handler
+  std::uint64_t requests_queued = 0;          ///< now: admitted, waiting for a worker
+  std::uint64_t bytes_in = 0;                 ///< total read from clients
+  std::uint64_t bytes_out = 0;                ///< total written to clients
+  std::uint64_t input_buffered = 0;           ///< now: body bytes read but not yet read by handlers
+  std::uint64_t output_buffered = 0;          ///< now: bytes handlers wrote, not yet sent
+  std::uint64_t params_pending = 0;           ///< now: params of requests still sending them
+  std::uint64_t requests_running_max = 0;     ///< most requests_running seen at once
+  std::uint64_t requests_queued_max = 0;      ///< most requests_queued seen at once
+  std::uint64_t slow_requests = 0;            ///< total: ran past Config::slow_request_threshold
 };
 
 /// Threading: construct, run() and destroy on one thread; stop(), local_endpoints() and

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "dispatch/exchange.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
 #include <utility>
 
+#include "http/ascii.hpp"
 #include "http/server_response.hpp"
 #include "observe/access_log.hpp"
 
@@ -84,6 +87,8 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
   status_ = 200;
   headers_.clear();
   headers_sent_ = false;
+  length_set_ = false;
+  header_end_ = 0;
   output_started_ = false;
   status_refused_ = false;
   stderr_used_ = false;
@@ -111,7 +116,19 @@ protocol::Error Exchange::append_params(std::span<const std::byte> piece) {
   return params_block_.append(piece);
 }
 
-protocol::Error Exchange::finish_params() { return params_block_.parse(params_); }
+protocol::Error Exchange::finish_params() {
+  const protocol::Error error = params_block_.parse(params_);
+  // Each pair costs two views on top of its bytes, 32 bytes for a pair that may take 2 on the
+  // wire: a block of tiny pairs would hold many times its size. The views count against the
+  // same limit, so that max_params_bytes bounds a request's params in memory, not just on the
+  // wire.
+  if (error == protocol::Error::None &&
+      params_.size() > context_.params_budget / sizeof(protocol::NameValue)) {
+    params_.clear();
+    return protocol::Error::NameValueTooLarge;
+  }
+  return error;
+}
 
 bool Exchange::push_stdin(std::span<const std::byte> bytes) { return push(stdin_, bytes); }
 bool Exchange::push_data(std::span<const std::byte> bytes) { return push(data_, bytes); }
@@ -235,6 +252,10 @@ void Exchange::add_header(std::string_view name, std::string_view value) {
                         connection_id_, id_);
     return;
   }
+  if (http::ascii::iequals(name, "Content-Length") ||
+      http::ascii::iequals(name, "Transfer-Encoding")) {
+    length_set_ = true;
+  }
   headers_.append(name).append(": ").append(value).append("\r\n");
 }
 
@@ -244,20 +265,33 @@ void Exchange::send_headers() {
   if (chunk_.empty()) chunk_.assign(kHeaderSize, '\0');
   chunk_.append("Status: ");
   http::append_status_line(chunk_, status_);
-  chunk_.append("\r\n").append(headers_).append("\r\n");
+  chunk_.append("\r\n").append(headers_);
+  header_end_ = chunk_.size();
+  chunk_.append("\r\n");
   headers_.clear();
+}
+
+bool Exchange::wants_content_length() const noexcept {
+  // RFC 9110 §8.6: no Content-Length on 1xx and 204, and on 304 and HEAD it would have to be
+  // the length of a body not sent here. An Authorizer's 200 is not a response to the client:
+  // the web server may pass its headers on to the real one.
+  if (length_set_ || role_ == protocol::Role::Authorizer) return false;
+  if (status_ < 200 || status_ == 204 || status_ == 304) return false;
+  return observe::param(params_, "REQUEST_METHOD") != "HEAD";
 }
 
 void Exchange::write(std::span<const std::byte> bytes) {
   if (stopped()) return;
   send_headers();
   body_bytes_ += bytes.size();
+  constexpr std::size_t kFull = kHeaderSize + kMaxAlignedContentLength;
   while (!bytes.empty()) {
-    const std::size_t room = kHeaderSize + kMaxAlignedContentLength - chunk_.size();
-    const std::size_t take = std::min(room, bytes.size());
+    // A header block larger than a record goes out before any body byte joins it.
+    if (chunk_.size() >= kFull && !send_chunk()) return;
+    const std::size_t take = std::min(kFull - chunk_.size(), bytes.size());
     chunk_.append(as_chars(bytes.first(take)));
     bytes = bytes.subspan(take);
-    if (chunk_.size() == kHeaderSize + kMaxAlignedContentLength && !send_chunk()) return;
+    if (chunk_.size() == kFull && !send_chunk()) return;
   }
 }
 
@@ -269,6 +303,13 @@ void Exchange::flush() {
 
 void Exchange::seal_chunk() {
   const std::size_t length = chunk_.size() - kHeaderSize;
+  if (length > kMaxAlignedContentLength) {
+    std::string records;
+    protocol::append_records(records, protocol::RecordType::Stdout, id_,
+                             std::string_view(chunk_).substr(kHeaderSize));
+    chunk_ = std::move(records);
+    return;
+  }
   const protocol::Header header{.type = protocol::RecordType::Stdout,
                                 .request_id = id_,
                                 .content_length = static_cast<std::uint16_t>(length),
@@ -279,6 +320,7 @@ void Exchange::seal_chunk() {
 }
 
 bool Exchange::send_chunk() {
+  header_end_ = 0;
   seal_chunk();
   const bool sent = send_records(chunk_);
   // The buffer is kept for the next record: the steady path allocates nothing.
@@ -310,9 +352,17 @@ void Exchange::log_error(std::string_view line) {
   send_records(records);
 }
 
-void Exchange::answer_failure(int code, std::string_view what) noexcept {
-  context_.logger.log(LogLevel::Error, "conn {} req {}: handler threw: {}", connection_id_, id_,
-                      what);
+void Exchange::answer_failure(LogLevel level, int code, std::string_view what,
+                              std::string_view detail) noexcept {
+  if (context_.logger.enabled(level)) {
+    try {
+      context_.logger.log(level, "conn {} req {}: {} {}: {}: {}", connection_id_, id_,
+                          observe::logfmt_value(observe::param(params_, "REQUEST_METHOD")),
+                          observe::logfmt_value(observe::request_uri(params_)), what, detail);
+    } catch (...) {
+      // Out of memory while naming the request: the answer below still goes out.
+    }
+  }
   answer_status(code);
 }
 
@@ -334,6 +384,7 @@ void Exchange::run(Handler& handler) noexcept {
   Counters::sub(counters.requests_queued);
   Counters::raise_max(counters.requests_running_max, Counters::add(counters.requests_running));
   bool failed = false;
+  bool too_large = false;
   const auto started = std::chrono::steady_clock::now();
   const auto waited = started - admitted_at;
   if (stopped()) {
@@ -353,25 +404,33 @@ void Exchange::run(Handler& handler) noexcept {
     try {
       handler.handle(request, response);
     } catch (const LimitExceeded& e) {
-      failed = true;
-      answer_failure(413, e.what());
+      // The client sent more than the handler takes: its error, not the handler's.
+      too_large = true;
+      answer_failure(LogLevel::Warning, 413, "body too large for the handler", e.what());
     } catch (const std::exception& e) {
       failed = true;
-      answer_failure(500, e.what());
+      answer_failure(LogLevel::Error, 500, "handler threw", e.what());
     } catch (...) {
       failed = true;
-      answer_failure(500, "an exception not derived from std::exception");
+      answer_failure(LogLevel::Error, 500, "handler threw",
+                     "an exception not derived from std::exception");
     }
   }
   Counters::sub(counters.requests_running);
-  Counters::add(stopped() ? counters.requests_aborted
-                          : (failed ? counters.requests_failed : counters.requests_completed));
+  Counters::add(stopped()   ? counters.requests_aborted
+                : too_large ? counters.requests_body_too_large
+                : failed    ? counters.requests_failed
+                            : counters.requests_completed);
   // Formatted before finish() (which may be the last touch of this exchange), written after,
   // so that the sink never delays END_REQUEST.
   std::string access;
   if (context_.access_log) {
     try {
-      access = access_line(started, waited, stopped() ? "aborted" : (failed ? "error" : "ok"));
+      access = access_line(started, waited,
+                           stopped()   ? "aborted"
+                           : too_large ? "too_large"
+                           : failed    ? "error"
+                                       : "ok");
     } catch (...) {
       // Out of memory: this request goes unlogged.
     }
@@ -384,20 +443,16 @@ void Exchange::run(Handler& handler) noexcept {
 std::string Exchange::access_line(std::chrono::steady_clock::time_point started,
                                   std::chrono::steady_clock::duration waited,
                                   std::string_view result) const {
-  const auto now = std::chrono::steady_clock::now();
-  const auto admitted_wall =
-      std::chrono::system_clock::now() -
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(now - admitted_at);
   const std::string uri = observe::request_uri(params_);
   return observe::access_line(
-      observe::AccessEntry{.time = admitted_wall,
-                           .method = observe::param(params_, "REQUEST_METHOD"),
+      observe::AccessEntry{.method = observe::param(params_, "REQUEST_METHOD"),
                            .uri = uri,
                            .status = status_,
                            .bytes = body_bytes_,
-                           .duration = now - started,
+                           .duration = std::chrono::steady_clock::now() - started,
                            .queue_wait = waited,
                            .result = result,
+                           .reason = {},
                            .connection_id = connection_id_,
                            .request_id = id_});
 }
@@ -431,6 +486,15 @@ void Exchange::finish() noexcept {
     protocol::append_records(chunk_, protocol::RecordType::Stdout, id_, http::server_response(503));
   } else if (!stopped()) {
     send_headers();
+    // The whole response is here, so its length is known: a web server then need not send it
+    // chunked (nginx does so for a response without Content-Length).
+    if (header_end_ != 0 && wants_content_length()) {
+      // Formatted on the stack: the steady path of a small response allocates nothing.
+      char line[48];
+      const auto formatted =
+          fmt::format_to_n(line, sizeof line, "Content-Length: {}\r\n", body_bytes_);
+      chunk_.insert(header_end_, line, formatted.size);
+    }
     if (chunk_.size() > kHeaderSize) {
       seal_chunk();
     } else {

@@ -102,6 +102,8 @@ class Exchange {
   // Appends one PARAMS piece; Error::NameValueTooLarge past ExchangeContext::params_budget.
   protocol::Error append_params(std::span<const std::byte> piece);
   // Parses the complete params block (the empty PARAMS record arrived).
+  // Error::NameValueTooLarge when its pairs are more than ExchangeContext::params_budget /
+  // sizeof(NameValue): their views would take more memory than the budget.
   protocol::Error finish_params();
   // Bytes of params appended so far.
   std::size_t params_size() const noexcept { return params_block_.bytes().size(); }
@@ -169,18 +171,26 @@ class Exchange {
   std::size_t read(Stream& stream, std::span<std::byte> into);
 
   void send_headers();
-  // Seals the STDOUT record being built and writes it to the output, waiting for its budget.
-  // Returns false (dropping it) once the request is stopped.
+  // Whether a response whose header block has not gone out gets a Content-Length from the
+  // server: see Response.
+  bool wants_content_length() const noexcept;
+  // Seals the STDOUT bytes being built and writes them to the output, waiting for its budget.
+  // Returns false (dropping them) once the request is stopped.
   bool send_chunk();
   // Writes `records` to the output, waiting for its budget; false when they were dropped.
   bool send_records(std::string_view records);
+  // Makes chunk_ whole STDOUT records: one in place when its content fits, else as many as
+  // it takes (a header block may be larger than a record).
   void seal_chunk();
-  void answer_failure(int code, std::string_view what) noexcept;
+  // Logs `what` happened and its `detail` at `level`, naming the request's method and URI,
+  // and answers `code`.
+  void answer_failure(LogLevel level, int code, std::string_view what,
+                      std::string_view detail) noexcept;
   // Answers `code` with a short plain-text body, unless the header block already went out.
   void answer_status(int code) noexcept;
   void finish() noexcept;
   // The access log's line for this request, which ran from `started` after `waited` in the
-  // queue, with `result` ("ok", "error" or "aborted").
+  // queue, with `result` ("ok", "error", "too_large" or "aborted").
   std::string access_line(std::chrono::steady_clock::time_point started,
                           std::chrono::steady_clock::duration waited,
                           std::string_view result) const;
@@ -209,6 +219,10 @@ class Exchange {
   int status_ = 200;
   std::string headers_;  // "Name: value\r\n" lines
   bool headers_sent_ = false;
+  bool length_set_ = false;  // the handler set Content-Length or Transfer-Encoding
+  // Where in chunk_ the blank line ending the header block is, while the block is built but
+  // has not gone out; 0 otherwise.
+  std::size_t header_end_ = 0;
   bool output_started_ = false;  // a record of the response went out, or is on its way
   bool status_refused_ = false;  // set_status() logged a code out of range
   bool stderr_used_ = false;

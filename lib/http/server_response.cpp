@@ -2,6 +2,7 @@
 #include "http/server_response.hpp"
 
 #include <charconv>
+#include <string>
 #include <string_view>
 
 #include "fcgimux/http.hpp"
@@ -23,6 +24,7 @@ std::string server_response(int status) {
   std::string response = "Status: " + line + "\r\nContent-Type: text/plain; charset=utf-8\r\n";
   // RFC 9110 §10.2.3: tells the client when an overloaded or stopping server may take it.
   if (status == 503) response += "Retry-After: 1\r\n";
+  response.append("Content-Length: ").append(std::to_string(line.size() + 1)).append("\r\n");
   response.append("\r\n").append(line).append("\n");
   return response;
 }

@@ -17,7 +17,7 @@ void append_status_line(std::string& out, int status);
 
 // The whole CGI response (FastCGI 1.0 §6.2: what goes on FCGI_STDOUT) for `status`:
 // "Status: <code> <reason phrase>", "Content-Type: text/plain; charset=utf-8", for 503 also
-// "Retry-After: 1", then the body "<code> <reason phrase>\n".
+// "Retry-After: 1", its Content-Length, then the body "<code> <reason phrase>\n".
 std::string server_response(int status);
 
 }  // namespace fcgimux::http

@@ -12,6 +12,7 @@
 
 #include "http/server_response.hpp"
 #include "io/server_core.hpp"
+#include "observe/access_log.hpp"
 
 namespace fcgimux::io {
 
@@ -234,6 +235,7 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
                          "conn {} req {}: refused: params of requests still sending theirs past "
                          "pending_params_budget ({})",
                          id_, request_id, server_.config.pending_params_budget);
+      log_refused(exchange, unavailable_status(requests_.size() == 1), "overload");
       remove(exchange);
       reply_overloaded(request_id, false);
       return close_if_done();
@@ -242,16 +244,10 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
     if (pending_params_ + content.size() > limit ||
         exchange.append_params(content) != protocol::Error::None) {
       server_.release_pending_params(content.size());
-      server_.logger.log(LogLevel::Warning,
-                         "conn {} req {}: refused: params larger than max_params_bytes ({}){}", id_,
-                         request_id, limit,
-                         pending_params_ > exchange.params_size()
-                             ? " with this connection's other requests still sending theirs"
-                             : "");
-      Counters::add(server_.counters.requests_refused);
-      remove(exchange);
-      reply(request_id, ProtocolStatus::RequestComplete, http::server_response(431));
-      return close_if_done();
+      return refuse_large_params(exchange,
+                                 pending_params_ > exchange.params_size()
+                                     ? " with this connection's other requests still sending theirs"
+                                     : "");
     }
     pending_params_ += content.size();
     return;
@@ -261,9 +257,13 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
   end_params(exchange);
   if (admitted_here_ == 0) idle_since_ = now();
   if (const protocol::Error error = exchange.finish_params(); error != protocol::Error::None) {
+    if (error == protocol::Error::NameValueTooLarge) {
+      return refuse_large_params(exchange, " counting the memory its many pairs take");
+    }
     server_.logger.log(LogLevel::Warning, "conn {} req {}: refused: bad params: {}", id_,
                        request_id, protocol::to_string(error));
     Counters::add(server_.counters.requests_refused);
+    log_refused(exchange, 400, "bad_params");
     remove(exchange);
     reply(request_id, ProtocolStatus::RequestComplete, http::server_response(400));
     return close_if_done();
@@ -281,17 +281,33 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
                          "conn {} req {}: refused: CONTENT_LENGTH {} past max_body_bytes ({})", id_,
                          request_id, *length, limit);
       Counters::add(server_.counters.requests_refused);
+      Counters::add(server_.counters.requests_refused_body);
+      log_refused(exchange, 413, "body_too_large");
       remove(exchange);
       reply(request_id, ProtocolStatus::RequestComplete, http::server_response(413));
       return close_if_done();
     }
   }
   if (!server_.admit(exchange)) {
+    log_refused(exchange, unavailable_status(requests_.size() == 1), "overload");
     remove(exchange);
     reply_overloaded(request_id, true);
     return close_if_done();
   }
   ++admitted_here_;
+}
+
+void Connection::refuse_large_params(Exchange& exchange, std::string_view how) {
+  const std::uint16_t request_id = exchange.id();
+  server_.logger.log(LogLevel::Warning,
+                     "conn {} req {}: refused: params larger than max_params_bytes ({}){}", id_,
+                     request_id, server_.config.max_params_bytes, how);
+  Counters::add(server_.counters.requests_refused);
+  Counters::add(server_.counters.requests_refused_params);
+  log_refused(exchange, 431, "params_too_large");
+  remove(exchange);
+  reply(request_id, ProtocolStatus::RequestComplete, http::server_response(431));
+  close_if_done();
 }
 
 void Connection::handle_body(Exchange& exchange, const protocol::Record& record) {
@@ -354,16 +370,48 @@ void Connection::reply_overloaded(std::uint16_t request_id, bool log) {
 }
 
 void Connection::answer_unavailable(std::uint16_t request_id) {
+  if (unavailable_status(requests_.empty()) == 0) {
+    reply(request_id, ProtocolStatus::Overloaded);
+  } else {
+    reply(request_id, ProtocolStatus::RequestComplete, http::server_response(503));
+  }
+}
+
+int Connection::unavailable_status(bool alone) const noexcept {
   OverloadReply how = server_.config.overload_reply;
   if (how == OverloadReply::Automatic) {
     // A client that multiplexes knows FCGI_OVERLOADED; one that sends a request per
     // connection (nginx, Apache) turns it into a bare 502, so it gets a 503 it can pass on.
-    how = requests_.empty() ? OverloadReply::Http503 : OverloadReply::ProtocolStatus;
+    how = alone ? OverloadReply::Http503 : OverloadReply::ProtocolStatus;
   }
-  if (how == OverloadReply::ProtocolStatus) {
-    reply(request_id, ProtocolStatus::Overloaded);
-  } else {
-    reply(request_id, ProtocolStatus::RequestComplete, http::server_response(503));
+  return how == OverloadReply::ProtocolStatus ? 0 : 503;
+}
+
+void Connection::log_refused(const Exchange& exchange, int status,
+                             std::string_view reason) noexcept {
+  if (!server_.config.access_log) return;
+  try {
+    const std::span<const protocol::NameValue> params = exchange.params();
+    const std::string uri = observe::request_uri(params);
+    // The body bytes of the server's answer, as a handler's would count.
+    std::size_t bytes = 0;
+    if (status != 0) {
+      const std::string response = http::server_response(status);
+      bytes = response.size() - (response.find("\r\n\r\n") + 4);
+    }
+    server_.logger.emit(LogLevel::Info, observe::access_line(observe::AccessEntry{
+                                            .method = observe::param(params, "REQUEST_METHOD"),
+                                            .uri = uri,
+                                            .status = status,
+                                            .bytes = bytes,
+                                            .duration = std::chrono::nanoseconds(0),
+                                            .queue_wait = std::chrono::nanoseconds(0),
+                                            .result = "refused",
+                                            .reason = reason,
+                                            .connection_id = id_,
+                                            .request_id = exchange.id()}));
+  } catch (const std::exception&) {
+    // Out of memory: this request goes unlogged.
   }
 }
 

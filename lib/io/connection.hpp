@@ -146,8 +146,18 @@ class Connection : public ConnectionOutput::Transport {
   // Answers request `request_id` as Config::overload_reply says, counted as overloaded;
   // `log`: with the line that names max_requests.
   void reply_overloaded(std::uint16_t request_id, bool log);
+  // Refuses `exchange` with a 431, its params past max_params_bytes; `how` ends the log line.
+  void refuse_large_params(dispatch::Exchange& exchange, std::string_view how);
   // Answers request `request_id` as Config::overload_reply says, counting nothing.
   void answer_unavailable(std::uint16_t request_id);
+  // The HTTP status of that answer: 503, or 0 when it is FCGI_OVERLOADED alone. `alone`: the
+  // connection carries no other request.
+  int unavailable_status(bool alone) const noexcept;
+  // The access log's line (when Config::access_log) for `exchange`, refused before a handler
+  // ran with `status` (0: a FastCGI protocol status alone) for `reason`. Call it before
+  // remove(): the line names the request's method and URI when its params were complete.
+  void log_refused(const dispatch::Exchange& exchange, int status,
+                   std::string_view reason) noexcept;
   // The params of `exchange` ended (or it is leaving before they did): they no longer count
   // as pending, on this connection or the server.
   void end_params(dispatch::Exchange& exchange) noexcept;

@@ -60,6 +60,11 @@ Config validated(Config config) {
   require(config.max_requests_per_connection > 0, "max_requests_per_connection");
   require(config.max_params_bytes > 0, "max_params_bytes");
   require(config.pending_params_budget > 0, "pending_params_budget");
+  if (config.pending_params_budget < config.max_params_bytes) {
+    // A request with params at the limit would always find the budget too small: refused as
+    // overload, never the 431 the limit promises.
+    throw std::invalid_argument("Config::pending_params_budget must be at least max_params_bytes");
+  }
   require(config.request_body_budget > 0, "request_body_budget");
   require(config.connection_output_budget > 0, "connection_output_budget");
   if (config.roles.empty()) throw std::invalid_argument("Config::roles is empty");

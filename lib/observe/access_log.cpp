@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <iterator>
 
-#include "util/timestamp.hpp"
-
 namespace fcgimux::observe {
 
 namespace {
@@ -55,12 +53,14 @@ std::string logfmt_value(std::string_view value) {
 }
 
 std::string access_line(const AccessEntry& entry) {
-  return fmt::format(
-      "access time={} method={} uri={} status={} bytes={} duration_ms={:.3f} queue_ms={:.3f} "
-      "result={} conn={} req={}",
-      util::utc_timestamp(entry.time), logfmt_value(entry.method), logfmt_value(entry.uri),
-      entry.status, entry.bytes, milliseconds(entry.duration), milliseconds(entry.queue_wait),
-      entry.result, entry.connection_id, entry.request_id);
+  std::string line = fmt::format(
+      "access method={} uri={} status={} bytes={} duration_ms={:.3f} queue_ms={:.3f} result={}",
+      logfmt_value(entry.method), logfmt_value(entry.uri), entry.status, entry.bytes,
+      milliseconds(entry.duration), milliseconds(entry.queue_wait), entry.result);
+  if (!entry.reason.empty()) fmt::format_to(std::back_inserter(line), " reason={}", entry.reason);
+  fmt::format_to(std::back_inserter(line), " conn={} req={}", entry.connection_id,
+                 entry.request_id);
+  return line;
 }
 
 }  // namespace fcgimux::observe

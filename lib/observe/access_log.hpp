@@ -4,13 +4,18 @@
 // The access log's line: one per request, in logfmt (key=value pairs, values with spaces,
 // quotes or other bytes that need it quoted and escaped), so that log tools parse it:
 //
-//   access time=2026-11-27T10:00:00.123Z method=GET uri="/echo?size=10" status=200 bytes=10
-//   duration_ms=0.412 queue_ms=0.031 result=ok conn=3 req=1
+//   access method=GET uri="/echo?size=10" status=200 bytes=10 duration_ms=0.412 queue_ms=0.031
+//   result=ok conn=3 req=1
 //
-// time is when the request's params were complete (it was admitted); duration_ms how long its
-// handler ran; queue_ms how long it waited for a worker; bytes the body bytes the handler
-// wrote (the header block not counted); result ok, error (the handler threw) or aborted
-// (cancelled; its status then is the one set when it stopped, which may never have gone out).
+// The line carries no time of its own: the log sink stamps every line (the default one with
+// the time it writes it), and an access line is written as its request ends, so the request
+// began duration_ms plus queue_ms before that. duration_ms is how long its handler ran;
+// queue_ms how long it waited for a worker; bytes the body bytes of the response (the header
+// block not counted); result ok, error (the handler threw), too_large (the handler's
+// read_all() found the body past its limit: 413), aborted (cancelled; its status then is the
+// one set when it stopped, which may never have gone out), or refused (answered by the server
+// before any handler ran), which is followed by reason=overload, body_too_large,
+// params_too_large or bad_params.
 // Pure: no I/O, no clock. Threading: any thread.
 
 #include <chrono>
@@ -30,7 +35,6 @@ std::string_view param(std::span<const protocol::NameValue> params, std::string_
 std::string request_uri(std::span<const protocol::NameValue> params);
 
 struct AccessEntry {
-  std::chrono::system_clock::time_point time;
   std::string_view method;
   std::string_view uri;
   int status = 0;
@@ -38,6 +42,7 @@ struct AccessEntry {
   std::chrono::nanoseconds duration{0};
   std::chrono::nanoseconds queue_wait{0};
   std::string_view result;
+  std::string_view reason;  // empty: no reason= field
   std::uint64_t connection_id = 0;
   std::uint16_t request_id = 0;
 };

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "observe/access_log.hpp"
+#include "observe/stack_trace.hpp"
 #include "observe/status_page.hpp"
 
 namespace fcgimux::observe {
@@ -39,7 +40,13 @@ BuiltinPages::BuiltinPages(const Config& config, Counters& counters, const util:
       logger_(logger),
       workers_(workers),
       started_(std::chrono::system_clock::now()),
-      board_(board) {}
+      board_(board),
+      stacks_(config.slow_request_threshold.count() > 0 && enable_stack_traces()) {
+  if (config.slow_request_threshold.count() > 0 && !stacks_) {
+    logger_.log(LogLevel::Warning,
+                "slow requests are logged without their stacks: the program handles SIGURG");
+  }
+}
 
 std::optional<std::string> BuiltinPages::answer(protocol::Role role,
                                                 std::span<const protocol::NameValue> params,
@@ -70,14 +77,14 @@ std::optional<std::string> BuiltinPages::answer(protocol::Role role,
   if (config_.access_log) {
     const std::string uri = request_uri(params);
     logger_.emit(LogLevel::Info,
-                 access_line(AccessEntry{.time = std::chrono::system_clock::now(),
-                                         .method = param(params, "REQUEST_METHOD"),
+                 access_line(AccessEntry{.method = param(params, "REQUEST_METHOD"),
                                          .uri = uri,
                                          .status = 200,
                                          .bytes = body_bytes,
                                          .duration = std::chrono::steady_clock::now() - begun,
                                          .queue_wait = std::chrono::nanoseconds(0),
                                          .result = "ok",
+                                         .reason = {},
                                          .connection_id = connection_id,
                                          .request_id = request_id}));
   }
@@ -108,6 +115,18 @@ void BuiltinPages::sweep() noexcept {
       logger_.log(LogLevel::Warning, "conn {} req {}: slow: running for {} ms on worker {}: {} {}",
                   slow.connection_id, slow.request_id, slow.running.count(), slow.worker,
                   logfmt_value(slow.method), logfmt_value(slow.uri));
+      const auto now = std::chrono::steady_clock::now();
+      if (!stacks_ || (last_stack_ && now - *last_stack_ < kStackInterval)) continue;
+      last_stack_ = now;
+      const std::vector<std::string> frames = stack_of(slow.thread, kStackWait);
+      if (frames.empty()) {
+        logger_.log(LogLevel::Warning, "conn {} req {}: no stack of worker {}: it did not answer",
+                    slow.connection_id, slow.request_id, slow.worker);
+      }
+      for (std::size_t i = 0; i < frames.size(); ++i) {
+        logger_.log(LogLevel::Warning, "conn {} req {}: stack of worker {}: #{} {}",
+                    slow.connection_id, slow.request_id, slow.worker, i, frames[i]);
+      }
     }
   } catch (const std::exception&) {
     // Out of memory while copying the report: nothing to log it with either.

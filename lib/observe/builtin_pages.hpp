@@ -41,9 +41,15 @@ class BuiltinPages {
                                     std::span<const protocol::NameValue> params,
                                     std::uint64_t connection_id, std::uint16_t request_id);
 
-  // Logs, once each, the requests running past Config::slow_request_threshold. Out of memory,
-  // it logs nothing this time (and those requests count as reported).
+  // Logs, once each, the requests running past Config::slow_request_threshold, and the stack
+  // of the first one's worker as it runs (observe/stack_trace.hpp): one stack every
+  // kStackInterval at most, since taking one interrupts the worker and holds the I/O thread
+  // up to kStackWait. Out of memory, it logs nothing this time (and those requests count as
+  // reported).
   void sweep() noexcept;
+
+  static constexpr std::chrono::seconds kStackInterval{10};
+  static constexpr std::chrono::milliseconds kStackWait{100};
 
  private:
   std::string status_page(std::span<const protocol::NameValue> params) const;
@@ -54,6 +60,8 @@ class BuiltinPages {
   const unsigned workers_;
   const std::chrono::system_clock::time_point started_;
   WorkerBoard& board_;
+  const bool stacks_;  // the slow log takes stacks: it is on, and SIGURG was free for it
+  std::optional<std::chrono::steady_clock::time_point> last_stack_;
 };
 
 }  // namespace fcgimux::observe

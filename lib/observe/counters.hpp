@@ -20,9 +20,12 @@ struct Counters {
   Counter requests_admitted{0};
   Counter requests_completed{0};
   Counter requests_failed{0};
+  Counter requests_body_too_large{0};
   Counter requests_aborted{0};
   Counter requests_overloaded{0};
   Counter requests_refused{0};
+  Counter requests_refused_params{0};
+  Counter requests_refused_body{0};
   Counter requests_abandoned{0};
   Counter requests_running{0};
   Counter requests_queued{0};

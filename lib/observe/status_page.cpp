@@ -370,12 +370,21 @@ Page prometheus(const Snapshot& s, bool full) {
          t.requests_completed);
   metric(out, "requests_failed_total", "counter", "Requests whose handler threw.",
          t.requests_failed);
+  metric(out, "requests_body_too_large_total", "counter",
+         "Requests answered 413 as the handler's read_all() found the body past its limit.",
+         t.requests_body_too_large);
   metric(out, "requests_aborted_total", "counter",
          "Requests cancelled by an abort, a close or a deadline.", t.requests_aborted);
   metric(out, "requests_overloaded_total", "counter", "Requests refused past max_requests.",
          t.requests_overloaded);
   metric(out, "requests_refused_total", "counter",
          "Requests refused: role, multiplexing, params or body limits.", t.requests_refused);
+  metric(out, "requests_refused_params_total", "counter",
+         "Requests refused 431: params past max_params_bytes.", t.requests_refused_params);
+  metric(out, "requests_refused_body_total", "counter",
+         "Requests refused 413: CONTENT_LENGTH past max_body_bytes.", t.requests_refused_body);
+  metric(out, "requests_abandoned_total", "counter",
+         "Requests still running when the server stopped without them.", t.requests_abandoned);
   metric(out, "requests_running", "gauge", "Requests in a handler.", t.requests_running);
   metric(out, "requests_queued", "gauge", "Requests waiting for a worker.", t.requests_queued);
   metric(out, "requests_running_max", "gauge", "Most requests in handlers at once.",

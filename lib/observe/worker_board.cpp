@@ -31,6 +31,7 @@ void WorkerBoard::attach(unsigned index) noexcept {
   Slot& slot = slots_[index];
   const std::lock_guard lock(slot.mutex);
   slot.thread_id = static_cast<long>(::gettid());
+  slot.thread = ::pthread_self();
   slot.started = std::chrono::system_clock::now();
 }
 
@@ -123,6 +124,7 @@ std::vector<WorkerBoard::Slow> WorkerBoard::take_slow(milliseconds threshold) {
     slot.reported_slow = true;
     Counters::add(counters_.slow_requests);
     slow.push_back(Slow{.worker = static_cast<unsigned>(i),
+                        .thread = slot.thread,
                         .connection_id = slot.connection_id,
                         .request_id = slot.request_id,
                         .method = slot.method.str(),

@@ -21,6 +21,8 @@
 // Bounded: each slot keeps fixed-size copies of the request's method, URI, script and user,
 // truncated to fit (kMethodSize etc.), so a hostile request cannot grow the board.
 
+#include <pthread.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -125,6 +127,7 @@ class WorkerBoard {
   // A request that has run longer than the threshold, reported once.
   struct Slow {
     unsigned worker = 0;
+    pthread_t thread{};  // the worker's thread, for observe::stack_of()
     std::uint64_t connection_id = 0;
     std::uint16_t request_id = 0;
     std::string method;
@@ -149,6 +152,7 @@ class WorkerBoard {
     std::atomic<std::chrono::steady_clock::rep> since{0};  // when it began; set before token
     mutable std::mutex mutex;
     long thread_id = 0;                             // Guarded by mutex.
+    pthread_t thread{};                             // Guarded by mutex.
     std::chrono::system_clock::time_point started;  // Guarded by mutex.
     bool running = false;                           // Guarded by mutex.
     bool reported_slow = false;                     // Guarded by mutex.

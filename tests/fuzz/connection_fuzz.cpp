@@ -272,9 +272,9 @@ class Harness {
     check(stats.connections_open == 0, "no connection is left open");
     check(stats.requests_queued == 0 && stats.requests_running == 0, "no request is left");
     check(stats.input_buffered == 0 && stats.output_buffered == 0, "no byte is left buffered");
-    check(stats.requests_admitted ==
-              stats.requests_completed + stats.requests_failed + stats.requests_aborted,
-          "admitted = completed + failed + aborted");
+    check(stats.requests_admitted == stats.requests_completed + stats.requests_failed +
+                                         stats.requests_aborted + stats.requests_body_too_large,
+          "admitted = completed + failed + aborted + body too large");
   }
 
  private:

@@ -64,10 +64,19 @@ TEST_CASE("the echo example serves the status and ping pages and an access log w
   while (access.size() < 2) {
     const std::optional<std::string> line = echo.read_line();
     REQUIRE(line.has_value());
-    if (line->find(" access time=") != std::string::npos) access.push_back(*line);
+    if (line->find(" access ") != std::string::npos) access.push_back(*line);
   }
   CHECK_THAT(access[0], Catch::Contains("method=GET uri=/fpm-ping status=200 bytes=4 "));
   CHECK_THAT(access[1], Catch::Contains("uri=/fpm-status?json status=200 "));
+  // The default sink's timestamp is the line's only time: "2026-12-02T11:17:03.394Z info access
+  // method=...".
+  for (const std::string& line : access) {
+    CAPTURE(line);
+    CHECK(line.find(" info access method=") == 24);
+    CHECK(line.find('Z') == 23);
+    CHECK(line.find("time=") == std::string::npos);
+    CHECK(line.find(line.substr(0, 10), 1) == std::string::npos);  // the date, once
+  }
 
   echo.signal(SIGTERM);
   CHECK(echo.wait() == 0);

@@ -55,8 +55,8 @@ void check_settled(Server& server) {
            stats.requests_queued == 0 && stats.input_buffered == 0 && stats.output_buffered == 0;
   }));
   const Stats stats = server.stats();
-  CHECK(stats.requests_admitted ==
-        stats.requests_completed + stats.requests_aborted + stats.requests_failed);
+  CHECK(stats.requests_admitted == stats.requests_completed + stats.requests_aborted +
+                                       stats.requests_failed + stats.requests_body_too_large);
 }
 
 // The value after `prefix` in the first line of `child`'s output that starts with it.

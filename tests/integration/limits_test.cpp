@@ -145,12 +145,74 @@ TEST_CASE("params of exactly max_params_bytes are served, one byte more is answe
   check_served(client);
   CHECK(handler.calls.load() == 2);
   CHECK(server.server().stats().requests_refused == 1);
+  CHECK(server.server().stats().requests_refused_params == 1);
   server.stop();
 }
 
-TEST_CASE("requests answered without a worker after their params ended keep a connection from "
-          "counting as idle",
+TEST_CASE(
+    "issue 16: a request just under the default max_params_bytes, with a 64 KiB "
+    "Authorization header, is answered by the handler",
+    "[integration][limits][regression]") {
+  CountingHandler handler;
+  TestServer server(handler);
+  FcgiClient client(server.endpoint());
+
+  // What nginx sends for a single sign-on client once its header buffers are raised: a
+  // Kerberos ticket of 64 KiB, then the rest, up to just under the limit.
+  const std::size_t size = Config{}.max_params_bytes - 1;
+  REQUIRE(size >= 1024 * 1024 - 1);
+  Params params{{"QUERY_STRING", ""},
+                {"HTTP_AUTHORIZATION", "Negotiate " + std::string(64 * 1024, 'k')},
+                {"FILLER", ""}};
+  const std::size_t fixed = encode_params(params).size() + 3;  // + the 4-byte value length
+  params[2].second = std::string(size - fixed, 'f');
+  REQUIRE(encode_params(params).size() == size);
+
+  const Response served = client.request(params);
+  REQUIRE(complete(served));
+  const CgiResponse cgi = parse_cgi_response(served.out);
+  CHECK(cgi.status == 200);
+  CHECK(cgi.body == expected_listing(params));
+  CHECK(handler.calls.load() == 1);
+  CHECK(server.server().stats().requests_refused_params == 0);
+  server.stop();
+}
+
+TEST_CASE("a params block of many tiny pairs counts their views against max_params_bytes",
           "[integration][limits]") {
+  CountingHandler handler;
+  LogCapture log;
+  Config config = test_config();
+  config.max_params_bytes = 4096;
+  config.log = log.sink();
+  TestServer server(handler, config);
+  FcgiClient client(server.endpoint());
+
+  // 3 bytes a pair on the wire, 32 once parsed: 4096 / 32 = 128 pairs at most.
+  Params at_limit{{"QUERY_STRING", ""}};
+  while (at_limit.size() < 128) at_limit.emplace_back("p", "");
+  const Response served = client.request(at_limit);
+  REQUIRE(complete(served));
+  CHECK(parse_cgi_response(served.out).body == expected_listing(at_limit));
+
+  Params past = at_limit;
+  past.emplace_back("p", "");
+  REQUIRE(encode_params(past).size() < 1024);
+  const Response refused = client.request(past);
+  REQUIRE(complete(refused));
+  CHECK(parse_cgi_response(refused.out).status == 431);
+  CHECK(log.contains(LogLevel::Warning, "counting the memory its many pairs take"));
+  CHECK(handler.calls.load() == 1);
+  CHECK(server.server().stats().requests_refused_params == 1);
+
+  check_served(client);
+  server.stop();
+}
+
+TEST_CASE(
+    "requests answered without a worker after their params ended keep a connection from "
+    "counting as idle",
+    "[integration][limits]") {
   CountingHandler handler;
   Config config = test_config();
   config.max_body_bytes = 1024;
@@ -192,6 +254,7 @@ TEST_CASE("a CONTENT_LENGTH past max_body_bytes is answered 413 before the handl
   CHECK(parse_cgi_response(refused.out).status == 413);
   CHECK(handler.calls.load() == 0);
   CHECK(log.contains(LogLevel::Warning, "past max_body_bytes"));
+  CHECK(server.server().stats().requests_refused_body == 1);
 
   // Exactly at the limit, on the same connection: the refused body left nothing behind.
   const std::string body = pattern(1000, 2);

@@ -134,6 +134,7 @@ TEST_CASE("after a mixed run the counters say what happened and add up", "[integ
   CHECK(stats.requests_completed == 11);
   CHECK(stats.requests_failed == 1);
   CHECK(stats.requests_aborted == 1);
+  CHECK(stats.requests_body_too_large == 0);
   CHECK(stats.requests_admitted ==
         stats.requests_completed + stats.requests_failed + stats.requests_aborted);
   CHECK(stats.requests_overloaded == 1);

@@ -4,12 +4,14 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "echo_handler.hpp"
@@ -262,6 +264,37 @@ TEST_CASE("a request running past slow_request_threshold is logged once with its
   server.stop();
 }
 
+TEST_CASE("a slow request is logged with its worker's stack at the moment it was found slow",
+          "[integration][status]") {
+  LambdaHandler handler([](fcgimux::Request&, fcgimux::Response& response) {
+    std::this_thread::sleep_for(300ms);
+    response.write("slept");
+  });
+  LogCapture log;
+  Config config = test_config();
+  config.workers = 1;
+  config.slow_request_threshold = 50ms;
+  config.log = log.sink();
+  TestServer server(handler, config);
+
+  FcgiClient client(server.endpoint());
+  const Response response = client.request(get("/sleepy", ""));
+  REQUIRE(response.end.has_value());
+  // The signal that took the stack did not cut the handler's sleep short of its output.
+  CHECK(parse_cgi_response(response.out).body == "slept");
+
+  CHECK(log.lines(LogLevel::Warning, "slow: running for ").size() == 1);
+  const std::vector<std::string> frames = log.lines(LogLevel::Warning, ": stack of worker 0: #");
+  CAPTURE(frames);
+  REQUIRE_FALSE(frames.empty());
+  CHECK_THAT(frames.front(), Catch::Contains(" req 1: stack of worker 0: #0 "));
+  // The worker was asleep when the signal came: the sleep is on its stack.
+  CHECK(std::any_of(frames.begin(), frames.end(), [](const std::string& frame) {
+    return frame.find("nanosleep") != std::string::npos;
+  }));
+  server.stop();
+}
+
 TEST_CASE("the access log has one line per request, whatever the log level",
           "[integration][status]") {
   HoldingHandler handler;
@@ -292,16 +325,79 @@ TEST_CASE("the access log has one line per request, whatever the log level",
       1);
   CHECK(log.lines(LogLevel::Info, "uri=/boom?throw status=500 ").size() == 1);
   CHECK(log.lines(LogLevel::Info, "result=error").size() == 1);
+  CHECK(log.contains(LogLevel::Error, "GET /boom?throw: handler threw: thrown by the test"));
   CHECK(log.lines(LogLevel::Info, "method=GET uri=/ping status=200 bytes=4 ").size() == 1);
   CHECK(log.lines(LogLevel::Info, "method=POST uri=/echo status=200 bytes=16 ").size() == 1);
   for (const std::string& line : log.lines(LogLevel::Info, "access ")) {
     CAPTURE(line);
-    CHECK_THAT(line, Catch::StartsWith("access time="));
+    // The sink stamps the time; the line itself has none, so a log shows it once.
+    CHECK_THAT(line, Catch::StartsWith("access method="));
+    CHECK_THAT(line, !Catch::Contains("time="));
     CHECK_THAT(line, Catch::Contains(" duration_ms="));
     CHECK_THAT(line, Catch::Contains(" queue_ms="));
     CHECK_THAT(line, Catch::Contains(" conn="));
     CHECK_THAT(line, Catch::EndsWith(" req=1"));
   }
+  server.stop();
+}
+
+TEST_CASE(
+    "requests refused before a handler runs get an access line with the reason, and "
+    "a counter each",
+    "[integration][status]") {
+  HoldingHandler handler;
+  LogCapture log;
+  Config config = test_config();
+  config.workers = 1;
+  config.max_requests = 1;
+  config.max_body_bytes = 100;
+  config.max_params_bytes = 1024;
+  config.status_path = "/status";
+  config.access_log = true;
+  config.log = log.sink();
+  TestServer server(handler, config);
+
+  Params too_long = get("/upload", "");
+  too_long.emplace_back("CONTENT_LENGTH", "101");
+  CHECK(fetch(server.endpoint(), too_long).status == 413);
+  Params too_many = get("/big-headers", "");
+  too_many.emplace_back("HTTP_AUTHORIZATION", std::string(1024, 'a'));
+  CHECK(fetch(server.endpoint(), too_many).status == 431);
+  // The only admission slot is taken: the next request is refused as overload.
+  FcgiClient held(server.endpoint());
+  held.send_request(get("/held", "wait"), {});
+  REQUIRE(handler.gate.wait_arrivals(1));
+  CHECK(fetch(server.endpoint(), get("/turned-away", "")).status == 503);
+
+  CHECK(log.lines(LogLevel::Info,
+                  "access method=GET uri=/upload status=413 bytes=22 "
+                  "duration_ms=0.000 queue_ms=0.000 result=refused "
+                  "reason=body_too_large conn=")
+            .size() == 1);
+  // Params past the limit were never read whole: the line cannot name the request.
+  CHECK(log.lines(LogLevel::Info,
+                  "access method=\"\" uri=\"\" status=431 bytes=36 "
+                  "duration_ms=0.000 queue_ms=0.000 result=refused "
+                  "reason=params_too_large conn=")
+            .size() == 1);
+  CHECK(log.lines(LogLevel::Info,
+                  "access method=GET uri=/turned-away status=503 bytes=24 "
+                  "duration_ms=0.000 queue_ms=0.000 result=refused "
+                  "reason=overload conn=")
+            .size() == 1);
+  const Stats stats = server.server().stats();
+  CHECK(stats.requests_refused_body == 1);
+  CHECK(stats.requests_refused_params == 1);
+  CHECK(stats.requests_overloaded == 1);
+  CHECK(stats.requests_refused == 2);
+  const std::string metrics = status_page(server.endpoint(), "prometheus").body;
+  CHECK_THAT(metrics, Catch::Contains("\nfcgimux_requests_refused_body_total 1\n"));
+  CHECK_THAT(metrics, Catch::Contains("\nfcgimux_requests_refused_params_total 1\n"));
+  CHECK_THAT(metrics, Catch::Contains("\nfcgimux_requests_overloaded_total 1\n"));
+
+  handler.gate.open();
+  const std::vector<std::uint16_t> ids{1};
+  CHECK(parse_cgi_response(held.collect(ids).by_id.at(1).out).body == "done");
   server.stop();
 }
 

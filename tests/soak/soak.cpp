@@ -292,22 +292,23 @@ int soak(std::chrono::seconds duration) {
   fmt::print(
       "soak: {:.0f} s, {} clients ({} of each of {} kinds); {} requests, {} END_REQUESTs, {} "
       "garbage connections\n"
-      "soak: server: {} connections, admitted {} = completed {} + aborted {} + failed {}; "
-      "refused {}, overloaded {}\n"
+      "soak: server: {} connections, admitted {} = completed {} + aborted {} + failed {} + "
+      "body too large {}; refused {}, overloaded {}\n"
       "soak: RSS after warm-up {} KiB, at the end {} KiB\n",
       seconds, kinds.size() * kClientsPerKind, kClientsPerKind, kinds.size(), tally.sent.load(),
       tally.ended.load(), tally.garbage.load(), stats.connections_accepted, stats.requests_admitted,
       stats.requests_completed, stats.requests_aborted, stats.requests_failed,
-      stats.requests_refused, stats.requests_overloaded, rss_start, rss_end);
+      stats.requests_body_too_large, stats.requests_refused, stats.requests_overloaded, rss_start,
+      rss_end);
 
   std::vector<std::string> failures = std::move(tally.failures);
   if (tally.ended != tally.sent) {
     failures.push_back(
         fmt::format("{} requests sent, {} END_REQUESTs", tally.sent.load(), tally.ended.load()));
   }
-  if (stats.requests_admitted !=
-      stats.requests_completed + stats.requests_aborted + stats.requests_failed) {
-    failures.emplace_back("admitted != completed + aborted + failed");
+  if (stats.requests_admitted != stats.requests_completed + stats.requests_aborted +
+                                     stats.requests_failed + stats.requests_body_too_large) {
+    failures.emplace_back("admitted != completed + aborted + failed + body too large");
   }
   if (stats.requests_admitted + stats.requests_refused + stats.requests_overloaded != tally.sent) {
     failures.emplace_back("admitted + refused + overloaded != requests sent");

@@ -22,7 +22,7 @@ TEST_CASE("redirect sets a redirection status and a Location header", "[http]") 
   });
   CHECK(redirected);
   CHECK(out == "Status: " + std::to_string(code) + " " + std::string(reason_phrase(code)) +
-                   "\r\nLocation: /next?a=1\r\n\r\n");
+                   "\r\nLocation: /next?a=1\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST_CASE("redirect refuses another status or a bad location and changes nothing", "[http]") {
@@ -39,7 +39,7 @@ TEST_CASE("redirect refuses another status or a bad location and changes nothing
     redirected = redirect(response, c.code, c.location);
   });
   CHECK_FALSE(redirected);
-  CHECK(out == "Status: 200 OK\r\n\r\n");
+  CHECK(out == "Status: 200 OK\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST_CASE("set_cookie adds a Set-Cookie header, and nothing for a bad cookie", "[http]") {
@@ -52,7 +52,9 @@ TEST_CASE("set_cookie adds a Set-Cookie header, and nothing for a bad cookie", "
   });
   CHECK(good == Error::None);
   CHECK(bad == Error::BadCookieValue);
-  CHECK(out == "Status: 200 OK\r\nSet-Cookie: sid=x1; Path=/; HttpOnly\r\nSet-Cookie: b=2\r\n\r\n");
+  CHECK(out ==
+        "Status: 200 OK\r\nSet-Cookie: sid=x1; Path=/; HttpOnly\r\nSet-Cookie: b=2\r\n"
+        "Content-Length: 0\r\n\r\n");
 }
 
 TEST_CASE("send answers with a status, a Content-Type and a body", "[http]") {
@@ -61,7 +63,8 @@ TEST_CASE("send answers with a status, a Content-Type and a body", "[http]") {
     send(response, 201, "application/json", R"({"id":7})");
   });
   CHECK(out ==
-        "Status: 201 Created\r\nLocation: /items/7\r\nContent-Type: application/json\r\n\r\n"
+        "Status: 201 Created\r\nLocation: /items/7\r\nContent-Type: application/json\r\n"
+        "Content-Length: 8\r\n\r\n"
         R"({"id":7})");
 }
 
@@ -76,33 +79,35 @@ TEST_CASE("send does nothing once the header block has gone out", "[http]") {
     response.write("body");
     send(response, 500, "text/plain", "late");
   });
-  CHECK(out == "Status: 200 OK\r\n\r\nbody");
+  CHECK(out == "Status: 200 OK\r\nContent-Length: 4\r\n\r\nbody");
 }
 
 TEST_CASE("send_status answers with a status line and a short plain-text body", "[http]") {
   const auto out =
       run_handler({}, [&](Request&, Response& response) { send_status(response, 404); });
   CHECK(out ==
-        "Status: 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-        "404 Not Found\n");
+        "Status: 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Length: 14\r\n\r\n404 Not Found\n");
 }
 
 TEST_CASE("send_status in JSON answers with the status and its reason as a JSON object", "[http]") {
   const auto out = run_handler(
       {}, [&](Request&, Response& response) { send_status(response, 404, StatusBody::Json); });
   CHECK(out ==
-        "Status: 404 Not Found\r\nContent-Type: application/json\r\n\r\n"
+        "Status: 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 34\r\n\r\n"
         R"({"status":404,"error":"Not Found"})");
 }
 
 TEST_CASE("send_status of a code without a reason phrase writes the code alone", "[http]") {
   const auto text =
       run_handler({}, [&](Request&, Response& response) { send_status(response, 299); });
-  CHECK(text == "Status: 299\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n299\n");
+  CHECK(text ==
+        "Status: 299\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 4\r\n\r\n"
+        "299\n");
   const auto json = run_handler(
       {}, [&](Request&, Response& response) { send_status(response, 299, StatusBody::Json); });
   CHECK(json ==
-        "Status: 299\r\nContent-Type: application/json\r\n\r\n"
+        "Status: 299\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n"
         R"({"status":299,"error":""})");
 }
 
@@ -119,7 +124,7 @@ TEST_CASE("send_status does nothing once the header block has gone out", "[http]
     response.write("body");
     send_status(response, 500);
   });
-  CHECK(out == "Status: 200 OK\r\n\r\nbody");
+  CHECK(out == "Status: 200 OK\r\nContent-Length: 4\r\n\r\nbody");
 }
 
 }  // namespace

@@ -34,12 +34,18 @@ std::string route(Router& router, std::string_view method, std::string_view uri)
       [&](Request& request, Response& response) { router.handle(request, response); });
 }
 
+// A route's answer to GET (the server adds its length) or to HEAD (it does not).
 std::string ok(std::string_view body) {
+  return "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+}
+std::string ok_head(std::string_view body) {
   return "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n" + std::string(body);
 }
 
 constexpr std::string_view kNotFound =
-    "Status: 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n404 Not Found\n";
+    "Status: 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n"
+    "\r\n404 Not Found\n";
 
 TEST_CASE("a named segment gets the percent-decoded segment of the path", "[http]") {
   Router router({{"GET", "/items/{id}", answer("item", {"id"})}});
@@ -108,8 +114,8 @@ TEST_CASE("dot segments are ordinary segments, not normalized", "[http]") {
 TEST_CASE("a malformed percent escape in the path is answered 400", "[http]") {
   Router router({{"GET", "/items/{id}", answer("item", {"id"})}});
   const std::string bad_request =
-      "Status: 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-      "400 Bad Request\n";
+      "Status: 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: 16\r\n\r\n400 Bad Request\n";
   CHECK(route(router, "GET", "/items/%") == bad_request);
   CHECK(route(router, "GET", "/items/%4") == bad_request);
   CHECK(route(router, "GET", "/items/%zz") == bad_request);
@@ -123,10 +129,12 @@ TEST_CASE("a path routes have but not with this method is answered 405 with Allo
                  {"POST", "/items", answer("post")}});
   CHECK(route(router, "POST", "/items/1") ==
         "Status: 405 Method Not Allowed\r\nAllow: DELETE, GET, HEAD, PUT\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n405 Method Not Allowed\n");
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\n\r\n"
+        "405 Method Not Allowed\n");
   CHECK(route(router, "GET", "/items") ==
         "Status: 405 Method Not Allowed\r\nAllow: POST\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n405 Method Not Allowed\n");
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\n\r\n"
+        "405 Method Not Allowed\n");
   CHECK(route(router, "DELETE", "/items/1") == ok("delete"));
 }
 
@@ -134,7 +142,8 @@ TEST_CASE("methods are case-sensitive", "[http]") {
   Router router({{"GET", "/", answer("root")}});
   CHECK(route(router, "get", "/") ==
         "Status: 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n405 Method Not Allowed\n");
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\n\r\n"
+        "405 Method Not Allowed\n");
 }
 
 TEST_CASE("HEAD runs the GET route unless the path has a HEAD route of its own", "[http]") {
@@ -142,14 +151,15 @@ TEST_CASE("HEAD runs the GET route unless the path has a HEAD route of its own",
                  {"GET", "/b", answer("get b")},
                  {"HEAD", "/b", answer("head b")},
                  {"POST", "/c", answer("post c")}});
-  CHECK(route(router, "HEAD", "/a") == ok("get a"));
-  CHECK(route(router, "HEAD", "/b") == ok("head b"));
+  CHECK(route(router, "HEAD", "/a") == ok_head("get a"));
+  CHECK(route(router, "HEAD", "/b") == ok_head("head b"));
   CHECK(route(router, "HEAD", "/c") ==
         "Status: 405 Method Not Allowed\r\nAllow: POST\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n\r\n405 Method Not Allowed\n");
   CHECK(route(router, "PUT", "/b") ==
         "Status: 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n405 Method Not Allowed\n");
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\n\r\n"
+        "405 Method Not Allowed\n");
 }
 
 TEST_CASE("a literal segment wins over a named one, whichever route was given first", "[http]") {
@@ -167,20 +177,21 @@ TEST_CASE("the most specific route with the request's method is the one that run
   CHECK(route(router, "POST", "/items/new") == ok("update id=new"));
   CHECK(route(router, "GET", "/items/7") ==
         "Status: 405 Method Not Allowed\r\nAllow: POST\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n405 Method Not Allowed\n");
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\n\r\n"
+        "405 Method Not Allowed\n");
 }
 
 TEST_CASE("a JSON router answers 400, 404 and 405 in JSON", "[http]") {
   Router router({{"GET", "/items/{id}", answer("item", {"id"})}}, StatusBody::Json);
   CHECK(route(router, "GET", "/nothing") ==
-        "Status: 404 Not Found\r\nContent-Type: application/json\r\n\r\n"
+        "Status: 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 34\r\n\r\n"
         R"({"status":404,"error":"Not Found"})");
   CHECK(route(router, "POST", "/items/1") ==
         "Status: 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
-        "Content-Type: application/json\r\n\r\n"
+        "Content-Type: application/json\r\nContent-Length: 43\r\n\r\n"
         R"({"status":405,"error":"Method Not Allowed"})");
   CHECK(route(router, "GET", "/items/%") ==
-        "Status: 400 Bad Request\r\nContent-Type: application/json\r\n\r\n"
+        "Status: 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 36\r\n\r\n"
         R"({"status":400,"error":"Bad Request"})");
 }
 

@@ -3,12 +3,8 @@
 
 #include "observe/access_log.hpp"
 
-#include <stdlib.h>
-#include <time.h>
-
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -17,46 +13,37 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST_CASE("an access line is logfmt with every field", "[observe]") {
-  const AccessEntry entry{
-      .time = std::chrono::system_clock::time_point(std::chrono::seconds(1'764'230'400) + 123ms),
-      .method = "GET",
-      .uri = "/echo?size=10",
-      .status = 200,
-      .bytes = 10,
-      .duration = 1'234'567ns,
-      .queue_wait = 56us,
-      .result = "ok",
-      .connection_id = 3,
-      .request_id = 1};
+TEST_CASE("an access line is logfmt with every field, and no time of its own", "[observe]") {
+  const AccessEntry entry{.method = "GET",
+                          .uri = "/echo?size=10",
+                          .status = 200,
+                          .bytes = 10,
+                          .duration = 1'234'567ns,
+                          .queue_wait = 56us,
+                          .result = "ok",
+                          .reason = "",
+                          .connection_id = 3,
+                          .request_id = 1};
+  // The sink stamps each line with the time: a time here would be the second one.
   CHECK(access_line(entry) ==
-        "access time=2025-11-27T08:00:00.123Z method=GET uri=\"/echo?size=10\" status=200 "
-        "bytes=10 duration_ms=1.235 queue_ms=0.056 result=ok conn=3 req=1");
+        "access method=GET uri=\"/echo?size=10\" status=200 bytes=10 duration_ms=1.235 "
+        "queue_ms=0.056 result=ok conn=3 req=1");
 }
 
-TEST_CASE("an access line's time is UTC whatever the local time zone", "[observe]") {
-  const char* saved = std::getenv("TZ");
-  const std::string previous = saved != nullptr ? saved : "";
-  ::setenv("TZ", "XST-5", 1);  // five hours east of UTC, a POSIX rule that needs no tzdata
-  ::tzset();
-  const std::string line = access_line(AccessEntry{
-      .time = std::chrono::system_clock::time_point(std::chrono::seconds(1'764'230'400)),
-      .method = "GET",
-      .uri = "/",
-      .status = 200,
-      .bytes = 0,
-      .duration = 0ns,
-      .queue_wait = 0ns,
-      .result = "ok",
-      .connection_id = 1,
-      .request_id = 1});
-  if (saved != nullptr) {
-    ::setenv("TZ", previous.c_str(), 1);
-  } else {
-    ::unsetenv("TZ");
-  }
-  ::tzset();
-  CHECK_THAT(line, Catch::StartsWith("access time=2025-11-27T08:00:00.000Z "));
+TEST_CASE("a refused request's access line says why after its result", "[observe]") {
+  const AccessEntry entry{.method = "",
+                          .uri = "",
+                          .status = 431,
+                          .bytes = 32,
+                          .duration = 0ns,
+                          .queue_wait = 0ns,
+                          .result = "refused",
+                          .reason = "params_too_large",
+                          .connection_id = 7,
+                          .request_id = 2};
+  CHECK(access_line(entry) ==
+        "access method=\"\" uri=\"\" status=431 bytes=32 duration_ms=0.000 queue_ms=0.000 "
+        "result=refused reason=params_too_large conn=7 req=2");
 }
 
 TEST_CASE("a logfmt value is quoted and escaped when it must be", "[observe]") {

@@ -220,7 +220,8 @@ TEST_CASE("the Prometheus page adds every counter and, with full, each worker", 
     CHECK(line.find_first_not_of("0123456789", space + 1) == std::string::npos);
     ++samples;
   }
-  CHECK(samples == 12 + 20 + 4);
+  // php-fpm's 12, workers and one per Stats counter (23), and 2 per worker.
+  CHECK(samples == 12 + 1 + 23 + 4);
 }
 
 TEST_CASE("the query string picks the format as php-fpm does", "[observe]") {
