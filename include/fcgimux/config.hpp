@@ -82,14 +82,15 @@ struct Config {
   /// Kerberos or SAML Authorization header and the rest): nginx's large_client_header_buffers
   /// up to 8 of 128k, Apache's LimitRequestFieldSize 65536 across a hundred fields, HAProxy's
   /// tune.bufsize up to 1 MiB. A web server's own header limits bound what its clients can
-  /// send; this bounds the web server. Memory stays bounded by `pending_params_budget` for
-  /// params still arriving, and by `max_requests` of these for requests admitted (SECURITY.md).
+  /// send; this bounds the web server. Memory stays bounded by `pending_params_budget`, which
+  /// counts the params of every request until it ends (SECURITY.md).
   std::size_t max_params_bytes = 1024 * 1024;
-  /// Bytes of params held at once across every connection for requests whose params have not
-  /// ended yet (see Stats::params_pending). A PARAMS record that would take the total past this
-  /// is refused: its request is answered at once as `overload_reply` says. Requests whose
-  /// params never end are held until `idle_timeout` closes their connection. At least
-  /// `max_params_bytes`, or a request at that limit could never be served.
+  /// Bytes of params held at once across every connection by requests not yet ended: still
+  /// sending their params, queued or running (see Stats::params_pending). A PARAMS record that
+  /// would take the total past this is refused: its request is answered at once as
+  /// `overload_reply` says. Requests whose params never end are held until `idle_timeout`
+  /// closes their connection. At least `max_params_bytes`, or a request at that limit could
+  /// never be served.
   std::size_t pending_params_budget = 32 * 1024 * 1024;
   /// Unread body bytes buffered for one request. When a request holds this much, the server
   /// stops reading its connection (TCP pushes back on the client) until the handler reads.

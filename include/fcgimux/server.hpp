@@ -61,7 +61,7 @@ struct Stats {
   std::uint64_t bytes_out = 0;                ///< total written to clients
   std::uint64_t input_buffered = 0;           ///< now: body bytes read but not yet read by handlers
   std::uint64_t output_buffered = 0;          ///< now: bytes handlers wrote, not yet sent
-  std::uint64_t params_pending = 0;           ///< now: params of requests still sending them
+  std::uint64_t params_pending = 0;           ///< now: params held by requests not yet ended
   std::uint64_t requests_running_max = 0;     ///< most requests_running seen at once
   std::uint64_t requests_queued_max = 0;      ///< most requests_queued seen at once
   std::uint64_t slow_requests = 0;            ///< total: ran past Config::slow_request_threshold

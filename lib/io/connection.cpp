@@ -227,12 +227,12 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
   }
   const std::uint16_t request_id = exchange.id();
   if (!content.empty()) {
-    // Params held for requests whose params have not ended are bounded three ways: each
-    // request's by max_params_bytes (in the exchange), the connection's together by the same,
-    // and the server's together by pending_params_budget.
+    // Params are bounded three ways: each request's by max_params_bytes (in the exchange);
+    // those of a connection's requests still sending theirs together by the same; those of
+    // every request not yet ended, in all connections, by pending_params_budget.
     if (!server_.hold_pending_params(content.size())) {
       server_.logger.log(LogLevel::Warning,
-                         "conn {} req {}: refused: params of requests still sending theirs past "
+                         "conn {} req {}: refused: params of requests not yet ended past "
                          "pending_params_budget ({})",
                          id_, request_id, server_.config.pending_params_budget);
       log_refused(exchange, unavailable_status(requests_.size() == 1), "overload");
@@ -419,11 +419,13 @@ void Connection::end_params(Exchange& exchange) noexcept {
   if (exchange.params_ended) return;
   exchange.params_ended = true;
   pending_params_ -= exchange.params_size();
-  server_.release_pending_params(exchange.params_size());
 }
 
 void Connection::remove(Exchange& exchange) noexcept {
   end_params(exchange);
+  // The server's count holds a request's params while it is queued and runs too: they stay in
+  // memory until it ends.
+  server_.release_pending_params(exchange.params_size());
   if (exchange.holds_reader()) release_reading();
   if (exchange.admitted) {
     server_.release_admission(exchange);

@@ -59,7 +59,7 @@ class ServerCore {
   // queue): its slot is released unless its worker already did (Exchange::release_slot()),
   // and a drain waiting for it ends.
   void release_admission(dispatch::Exchange& exchange) noexcept;
-  // Counts `bytes` more params of requests whose params have not ended, unless that would pass
+  // Counts `bytes` more params of requests not yet ended, unless that would pass
   // Config::pending_params_budget; returns whether it did. release_pending_params() counts
   // them out again.
   bool hold_pending_params(std::size_t bytes) noexcept;

@@ -399,7 +399,7 @@ Page prometheus(const Snapshot& s, bool full) {
          t.input_buffered);
   metric(out, "output_buffered_bytes", "gauge", "Bytes queued for clients, not yet sent.",
          t.output_buffered);
-  metric(out, "params_pending_bytes", "gauge", "Params of requests still sending them.",
+  metric(out, "params_pending_bytes", "gauge", "Params held by requests not yet ended.",
          t.params_pending);
   if (full) {
     out +=

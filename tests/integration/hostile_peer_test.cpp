@@ -402,6 +402,48 @@ Response read_to_close(FcgiClient& client) {
   return response;
 }
 
+TEST_CASE(
+    "issue 14: params of queued and running requests count against pending_params_budget "
+    "until they end",
+    "[integration][hostile][regression]") {
+  PartialThenWait handler;
+  LogCapture log;
+  Config config = quiet_config(log);
+  config.workers = 2;
+  config.max_params_bytes = 16 * 1024;
+  config.pending_params_budget = 32 * 1024;
+  config.overload_reply = OverloadReply::Http503;
+  TestServer server(handler, config);
+
+  // Each request brings 10 KB of params: two run (and wait), a third queues; 30 KB are held.
+  const Params params{{"QUERY_STRING", "silent"}, {"X", std::string(10'000, 'x')}};
+  RequestOptions one_request;
+  one_request.keep_conn = false;
+  std::vector<std::unique_ptr<FcgiClient>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<FcgiClient>(server.endpoint()));
+    held.back()->send_request(params, {}, one_request);
+  }
+  REQUIRE(handler.gate.wait_arrivals(2));
+  REQUIRE(eventually([&] { return server.server().stats().requests_queued == 1; }));
+  CHECK(server.server().stats().params_pending >= 30'000);
+
+  // A fourth would take them past the budget: it is refused at once, though only three
+  // requests are admitted, far from max_requests.
+  FcgiClient fourth(server.endpoint());
+  fourth.send_request(params, {});
+  CHECK(refusals_until(fourth, 1).at(1) == 503);
+  CHECK(log.contains(LogLevel::Warning, "pending_params_budget"));
+
+  // Once they end, their params are let go and a request is served.
+  handler.gate.open();
+  for (const std::unique_ptr<FcgiClient>& client : held) CHECK(read_to_close(*client).end);
+  CHECK(eventually([&] { return server.server().stats().params_pending == 0; }));
+  FcgiClient client(server.endpoint());
+  check_served(client, 1);
+  server.stop();
+}
+
 TEST_CASE("issue 14: a response cut short by the shutdown deadline gets no END_REQUEST",
           "[integration][hostile][regression]") {
   PartialThenWait handler;
