@@ -36,10 +36,6 @@ AdmissionQueue::AdmissionQueue(unsigned workers) : waiters_(std::make_unique<Wai
 Exchange* AdmissionQueue::pop(unsigned worker, std::stop_token stop) {
   Waiter& waiter = waiters_[worker];
   {
-    std::unique_lock lock(waiter.mutex);
-    waiter.ready = false;
-  }
-  {
     const std::lock_guard lock(mutex_);
     if (!queue_.empty()) {
       Exchange* exchange = queue_.front();
@@ -61,8 +57,7 @@ Exchange* AdmissionQueue::pop(unsigned worker, std::stop_token stop) {
       }
       waiter.wake();
     });
-    std::unique_lock lock(waiter.mutex);
-    waiter.woken.wait(lock, [&] { return waiter.ready; });
+    waiter.ready.acquire();
   }
   return std::exchange(waiter.exchange, nullptr);
 }
