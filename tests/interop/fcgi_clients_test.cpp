@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "interop.hpp"
+#include "lambda_handler.hpp"
 
 namespace fcgimux::test {
 namespace {
@@ -52,10 +53,26 @@ std::string cgi_fcgi(const std::string& endpoint, std::string_view environment) 
   return fmt::format("env -i {} {} -bind -connect {}", environment, kCgiFcgi, host_port(endpoint));
 }
 
-TEST_CASE("cgi-fcgi: params plus a 1 MiB POST and a 64 MiB download with a connection each",
+// cgi-fcgi misreads a record header that reaches it in two reads: AppServerReadHandler in
+// libfcgi 2.4.2 copies the rest of the header to `&header + headerLen`, which counts in whole
+// headers, so the header keeps stale bytes and cgi-fcgi exits 253 (FCGX_PROTOCOL_ERROR) while
+// the bytes on the wire are right. A response of many records reaches it in reads that end
+// wherever a TCP segment ends, so large responses go to the clients below that read a byte
+// stream as one (Perl's FCGI::Client here, the web servers elsewhere), and cgi-fcgi gets
+// responses that fit in one record: its own environment, and what the server read of a
+// 1 MiB POST.
+TEST_CASE("cgi-fcgi: params, and a 1 MiB POST read to its last byte, with a connection each",
           "[interop][cgi-fcgi]") {
   if (!installed(kCgiFcgi, "libfcgi-bin")) return;
-  echo::EchoHandler handler;
+  const std::string body = pattern(1024 * 1024, 5);
+  echo::EchoHandler echo;
+  LambdaHandler handler([&](fcgimux::Request& request, fcgimux::Response& response) {
+    if (request.param("REQUEST_METHOD") != "POST") return echo.handle(request, response);
+    const std::string received = request.read_all(2 * body.size());
+    response.header("Content-Type", "text/plain");
+    response.write(fmt::format("bytes={} first_mismatch={}", received.size(),
+                               first_mismatch(received, body)));
+  });
   TestServer server(handler, interop_config());
   const TempDir dir;
 
@@ -70,24 +87,15 @@ TEST_CASE("cgi-fcgi: params plus a 1 MiB POST and a 64 MiB download with a conne
   CHECK(get.body ==
         fmt::format("QUERY_STRING={}\nREQUEST_METHOD=GET\nSCRIPT_NAME=/cgi-fcgi\n", kQuery));
 
-  const std::string body = pattern(1024 * 1024, 5);
   std::ofstream(dir.path() / "body", std::ios::binary) << body;
   REQUIRE(run_shell(dir.path(), cgi_fcgi(server.endpoint(), fmt::format("REQUEST_METHOD=POST "
                                                                         "CONTENT_LENGTH={}",
                                                                         body.size())) +
                                     " <body >post.out") == 0);
-  CHECK(first_mismatch(response_in(dir.path() / "post.out").body, body) == std::string::npos);
+  CHECK(response_in(dir.path() / "post.out").body ==
+        fmt::format("bytes={} first_mismatch={}", body.size(), std::string::npos));
 
-  constexpr std::size_t kSize = 64 * 1024 * 1024;
-  REQUIRE(run_shell(dir.path(),
-                    cgi_fcgi(server.endpoint(),
-                             fmt::format("REQUEST_METHOD=GET QUERY_STRING=size={}", kSize)) +
-                        " >download.out") == 0);
-  const std::string download = response_in(dir.path() / "download.out").body;
-  CHECK(download.size() == kSize);
-  CHECK(first_mismatch(download, std::string(kSize, 'x')) == std::string::npos);
-
-  CHECK(server.server().stats().connections_accepted == 3);
+  CHECK(server.server().stats().connections_accepted == 2);
   server.stop();
 }
 
