@@ -591,15 +591,22 @@ void Connection::free_if_done() noexcept {
 
 void Connection::drain() noexcept {
   // Only a connection idle between requests closes at once. One that has not completed a
-  // request yet (accepted a moment ago), or holds unread bytes, is likely carrying a request
-  // already on its way: closing it would lose that request, and unread bytes turn the close
-  // into a reset. It gets a short grace (the sweep calls drain() again), then closes; one
-  // whose request arrives stays until that request ends (close_if_done).
+  // request yet (accepted a moment ago) is likely carrying a request already on its way:
+  // closing it would lose that request. It gets a short grace (the sweep calls drain() again),
+  // then closes; one whose request arrives stays until that request ends (close_if_done).
+  // A connection with a request still arriving (its params, or a record, begun and not
+  // finished), or with bytes not read yet, gets a longer grace from the start of the drain:
+  // a web server sends a request's params at once, so one that has not finished them by then
+  // is stuck or hostile, and waiting for it would hold the stop until the shutdown deadline.
   constexpr std::uint64_t kFreshGraceMs = 250;
-  if (state_ != State::Open || !requests_.empty() || !decoder_.at_record_boundary()) return;
-  if (!served_ && now() - idle_since_ < kFreshGraceMs) return;
-  if (unread_bytes() > 0) return;
-  close(LogLevel::Debug, "server stopping");
+  constexpr std::uint64_t kArrivingGraceMs = 1'000;
+  if (state_ != State::Open || admitted_here_ > 0 || async_write_ || !output_->idle()) return;
+  if (requests_.empty() && decoder_.at_record_boundary() && unread_bytes() == 0) {
+    if (!served_ && now() - idle_since_ < kFreshGraceMs) return;
+    return close(LogLevel::Debug, "server stopping");
+  }
+  if (now() - server_.drain_started() < kArrivingGraceMs) return;
+  close(LogLevel::Info, "server stopping: a request still arriving 1 s after the stop began");
 }
 
 void Connection::sweep(std::uint64_t now) noexcept {

@@ -447,6 +447,7 @@ void ServerCore::begin_drain() noexcept {
   assert_in_loop_thread();
   if (draining_ || listeners_.empty()) return;
   draining_ = true;
+  drain_started_ = uv_now(&loop);
   if (config.notify_systemd) notify_systemd("STOPPING=1");
   logger.log(LogLevel::Info, "draining: {} requests admitted, {} connections open",
              counters.requests_in_flight.load(std::memory_order_relaxed), connections_.size());

@@ -80,6 +80,8 @@ class ServerCore {
   // Requires: no worker holds `exchange` (Exchange, step 4).
   void retire_exchange(dispatch::Exchange& exchange) noexcept;
   bool draining() const noexcept { return draining_; }
+  // Loop time at which draining began; 0 before.
+  std::uint64_t drain_started() const noexcept { return drain_started_; }
   // Checks that I/O-thread-only code runs on the thread that runs the loop (the one that made
   // the server until run() starts, then run()'s, then the destructor's), as muduo's
   // assertInLoopThread does: aborts with a message otherwise. In builds with
@@ -141,6 +143,7 @@ class ServerCore {
   std::list<std::unique_ptr<Connection>> connections_;
   std::uint64_t next_connection_id_ = 1;
   bool draining_ = false;
+  std::uint64_t drain_started_ = 0;
   std::size_t pending_params_ = 0;            // see hold_pending_params()
   dispatch::WorkerPool* workers_ = nullptr;   // while run() runs the loop
   std::vector<dispatch::Notice> delivering_;  // reused by deliver_notices()

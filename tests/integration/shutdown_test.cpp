@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "echo_handler.hpp"
 #include "fcgi_client.hpp"
+#include "log_capture.hpp"
 #include "test_server.hpp"
 
 namespace fcgimux::test {
@@ -71,6 +73,47 @@ TEST_CASE("stop() lets the requests in flight finish before run() returns", "[in
     CHECK_FALSE(client->read_record().has_value());
   }
   server.stop();  // throws unless run() returns
+}
+
+TEST_CASE("stop() closes connections whose request never finishes arriving, without waiting for "
+          "the shutdown deadline",
+          "[integration]") {
+  CountingHandler handler;
+  LogCapture log;
+  Config config = test_config();
+  config.shutdown_timeout = std::chrono::seconds(60);
+  config.log_level = LogLevel::Info;
+  config.log = log.sink();
+  TestServer server(handler, config);
+
+  // Params begun and never ended.
+  FcgiClient unended(server.endpoint());
+  unended.send_begin_request(1, true);
+  std::string params;
+  append_record(params, protocol::RecordType::Params, 1, encode_params({{"A", "1"}}), 0);
+  unended.send_raw(params);
+  // A record begun and never finished: its header promises 100 content bytes, 10 come.
+  FcgiClient cut(server.endpoint());
+  cut.send_begin_request(1, true);
+  std::string record;
+  append_record(record, protocol::RecordType::Params, 1, std::string(100, 'p'), 0);
+  cut.send_raw(std::string_view(record).substr(0, protocol::kHeaderSize + 10));
+  // A request running meanwhile finishes, as ever.
+  FcgiClient running(server.endpoint());
+  running.send_request({{"QUERY_STRING", "sleep_ms=300&size=10"}}, {});
+  REQUIRE(handler.wait_started(1));
+
+  const auto stopping = std::chrono::steady_clock::now();
+  server.server().stop();
+  const std::vector<std::uint16_t> ids{1};
+  CHECK(parse_cgi_response(running.collect(ids).by_id.at(1).out).body == std::string(10, 'x'));
+  // Closed without an answer: the requests never arrived.
+  CHECK_FALSE(unended.read_record().has_value());
+  CHECK_FALSE(cut.read_record().has_value());
+  server.stop();
+  // Well before the deadline, which would have cancelled the request that ran.
+  CHECK(std::chrono::steady_clock::now() - stopping < config.shutdown_timeout / 2);
+  CHECK(log.lines(LogLevel::Info, "a request still arriving").size() == 2);
 }
 
 }  // namespace
