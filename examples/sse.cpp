@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: MIT
-// sse: server-sent events (text/event-stream, HTML Living Standard §9.2), streamed with
-// Response::flush(): each event reaches the client as soon as it is written, while the handler
-// goes on.
+// sse: server-sent events (text/event-stream, HTML Living Standard §9.2) on detached responses:
+// a handler checks the query, detaches its response (Response::detach()) and returns, so an
+// open stream holds no worker; one publisher thread sends every stream its events.
 //
 //   GET /?count=N&interval_ms=M   N events (default 5, at most 100000), M milliseconds apart
 //                                 (default 1000, at most 60000), each
 //                                 "id: I\nevent: tick\ndata: I of N\n\n"; then the stream ends.
 //
-// The handler waits between events on the request's stop token, so it ends at once, without
-// writing more, when the client goes away (the web server closes its connection or aborts the
-// request) or the server's shutdown deadline passes. Each stream's end is reported on standard
-// output: "sse: sent N of N events" or "sse: stopped after I of N events".
+// The publisher is told (ResponseStream::on_stop()) when a client goes away (the web server
+// closes its connection or aborts the request) or the server's shutdown deadline passes, and
+// then drops that stream at once, without writing more. A client too slow to take an event
+// (its connection's output budget is full) gets it when it has room again. Each stream's end
+// is reported on standard output: "sse: sent N of N events" or "sse: stopped after I of N
+// events".
 //
 // Behind nginx, the "X-Accel-Buffering: no" header it sends turns off nginx's buffering of the
 // response for this request, so events are not held back.
@@ -20,6 +22,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -29,13 +32,16 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fcgimux/fcgimux.hpp"
 
 namespace http = fcgimux::http;
+using Clock = std::chrono::steady_clock;
 
 // The number in form field `name`, when it is there, decimal and at most `max`; `fallback`
 // when the field is absent; nothing when it is malformed or too large.
@@ -51,7 +57,96 @@ std::optional<unsigned> number_field(std::span<const http::FormField> fields, st
   return value;
 }
 
-// Threading: Immutable after construction; safe to share.
+// One open stream and where it is in its count.
+struct Subscriber {
+  fcgimux::ResponseStream stream;
+  unsigned count = 0;
+  Clock::duration interval;
+  unsigned sent = 0;
+  Clock::time_point due;  // when the next event goes out
+};
+
+// The one thread that writes every stream's events.
+// Threading: Thread-safe: add() from any thread (the workers); the rest is its own thread's.
+class Publisher {
+ public:
+  Publisher() : thread_([this](std::stop_token stop) { run(stop); }) {}
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
+
+  void add(Subscriber subscriber) {
+    // A stopped stream wakes the publisher, which then drops it. (The callback runs on the
+    // server's I/O thread: it only wakes.)
+    subscriber.stream.on_stop([this] { wake(); });
+    {
+      const std::lock_guard lock(mutex_);
+      added_.push_back(std::move(subscriber));
+    }
+    wake();
+  }
+
+ private:
+  void wake() {
+    {
+      const std::lock_guard lock(mutex_);
+      woken_ = true;
+    }
+    woken_changed_.notify_one();
+  }
+
+  void run(const std::stop_token& stop) {
+    std::vector<Subscriber> open;
+    std::string event;
+    Clock::time_point next = Clock::now();
+    while (!stop.stop_requested()) {
+      {
+        std::unique_lock lock(mutex_);
+        woken_changed_.wait_until(lock, stop, next, [this] { return woken_; });
+        woken_ = false;
+        for (Subscriber& added : added_) open.push_back(std::move(added));
+        added_.clear();
+      }
+      // Streams are written and ended out of the lock: ending one waits for its stop callback
+      // if it is running, and that callback takes the lock.
+      next = Clock::now() + std::chrono::hours(1);
+      const auto now = Clock::now();
+      std::erase_if(open, [&](Subscriber& s) {
+        if (s.due <= now && s.stream.open()) {
+          event.clear();
+          const std::string id = std::to_string(s.sent + 1);
+          const std::string data = fmt::format("{} of {}", s.sent + 1, s.count);
+          http::append_sse_event(event, {.data = data, .event = "tick", .id = id});
+          const auto written = s.stream.write(event);
+          if (written == fcgimux::ResponseStream::Written::Queued) {
+            ++s.sent;
+            s.due = now + s.interval;
+          } else if (written == fcgimux::ResponseStream::Written::WouldBlock) {
+            s.due = now + std::chrono::milliseconds(10);  // try again once the client reads
+          }
+        }
+        if (s.sent == s.count) {
+          s.stream.end();
+          fmt::print("sse: sent {} of {} events\n", s.sent, s.count);
+        } else if (!s.stream.open()) {
+          fmt::print("sse: stopped after {} of {} events\n", s.sent, s.count);
+        } else {
+          next = std::min(next, s.due);
+          return false;
+        }
+        std::fflush(stdout);
+        return true;  // dropped: a stream not ended yet ends here
+      });
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable_any woken_changed_;
+  std::vector<Subscriber> added_;  // Guarded by mutex_.
+  bool woken_ = false;             // Guarded by mutex_.
+  std::jthread thread_;            // last: it starts once the rest is made, stops first
+};
+
+// Threading: Thread-safe (the publisher is).
 class EventStream : public fcgimux::Handler {
  public:
   void handle(fcgimux::Request& request, fcgimux::Response& response) override {
@@ -63,34 +158,17 @@ class EventStream : public fcgimux::Handler {
       http::send_status(response, 400);
       return;
     }
-
-    response.header("Content-Type", "text/event-stream");
-    response.header("Cache-Control", "no-cache");
-    response.header("X-Accel-Buffering", "no");
-    response.flush();  // the client sees the stream open before the first event
-
-    const std::stop_token stop = request.stop_token();
-    std::mutex mutex;
-    std::condition_variable_any never_notified;
-    unsigned sent = 0;
-    while (sent < *count && !stop.stop_requested()) {
-      if (sent > 0) {
-        std::unique_lock lock(mutex);
-        never_notified.wait_for(lock, stop, std::chrono::milliseconds(*interval_ms),
-                                [] { return false; });
-        if (stop.stop_requested()) break;
-      }
-      ++sent;
-      response.print("id: {0}\nevent: tick\ndata: {0} of {1}\n\n", sent, *count);
-      response.flush();
-    }
-    if (sent == *count) {
-      fmt::print("sse: sent {} of {} events\n", sent, *count);
-    } else {
-      fmt::print("sse: stopped after {} of {} events\n", sent, *count);
-    }
-    std::fflush(stdout);
+    http::sse_headers(response);
+    fcgimux::ResponseStream stream = response.detach();
+    stream.flush();  // the client sees the stream open before the first event
+    publisher_.add({.stream = std::move(stream),
+                    .count = *count,
+                    .interval = std::chrono::milliseconds(*interval_ms),
+                    .due = Clock::now()});
   }
+
+ private:
+  Publisher publisher_;
 };
 
 int main(int argc, char** argv) {

@@ -63,6 +63,11 @@ struct Config {
   /// Requests admitted at most, running plus queued for a worker. One past this is answered at
   /// once as `overload_reply` says, never queued.
   std::size_t max_requests = 1'024;
+  /// Detached responses (Response::detach()) open at most. A detached request no longer
+  /// counts against max_requests, nor holds a worker, so open streams never keep ordinary
+  /// requests waiting; one detach past this bound answers its request as an overloaded one.
+  /// Each open stream holds its request's params and its connection (a few KiB).
+  std::size_t max_streams = 10'000;
   /// Requests in flight on one connection at most; one past this is answered
   /// FCGI_CANT_MPX_CONN. FCGI_GET_VALUES reports FCGI_MAX_REQS as max_requests, or as this
   /// when it is smaller and multiplexing is on: multiplexing clients (HAProxy) read

@@ -4,7 +4,7 @@
 // Optional helpers for the Responder role: the HTTP request as the web server describes it in
 // CGI params (RFC 3875 §4.1), query strings and form bodies, cookies, streaming
 // multipart/form-data, the usual response chores (reason phrases, redirects, Set-Cookie,
-// MIME types, whole responses and status answers), and a router.
+// MIME types, whole responses and status answers), server-sent events, and a router.
 //
 // Everything here but the few functions that take a Request or a Response, and the Router, is
 // a pure function or a self-contained parser over std::string_view: usable, testable and
@@ -13,6 +13,7 @@
 // (Allocation failure still throws std::bad_alloc, as everywhere in C++.) A function that
 // returns an error has left its output unchanged.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -458,6 +459,38 @@ enum class StatusBody : std::uint8_t {
 /// send().
 /// Threading: as Response (one worker at a time).
 void send_status(Response& response, int code, StatusBody body = StatusBody::Text);
+
+// ---------------------------------------------------------------------------------------------
+// Server-sent events (HTML Living Standard §9.2, text/event-stream).
+
+/// One server-sent event. Empty fields are left out, but for `data`.
+struct SseEvent {
+  /// The event's data. It may hold line breaks (LF, CRLF or CR): each line goes out as its own
+  /// "data:" line, and the client joins them with LF. Browsers do not dispatch an event whose
+  /// data is empty.
+  std::string_view data{};
+  std::string_view event{};  ///< the event type; the client's default ("message") when empty
+  std::string_view id{};     ///< the last event id, which a reconnecting client sends back
+  /// The client's reconnection time; 0: not sent.
+  std::chrono::milliseconds retry{0};
+};
+
+/// Appends `event` to `out` in the text/event-stream format, ending with the blank line that
+/// dispatches it:
+///   "id: 7\nevent: tick\ndata: 7 of 9\n\n"
+/// Returns false, appending nothing, when `event.event` or `event.id` holds a line break (it
+/// would forge fields), or `event.id` a NUL (clients ignore such an id).
+/// Thread-safe (pure function).
+bool append_sse_event(std::string& out, const SseEvent& event);
+/// Appends a comment (": text\n", one per line of `text`), which clients ignore: a keep-alive
+/// that keeps proxies and load balancers from closing an idle stream.
+/// Thread-safe (pure function).
+void append_sse_comment(std::string& out, std::string_view text);
+/// Adds the headers of an event stream: Content-Type text/event-stream, Cache-Control
+/// no-cache, and X-Accel-Buffering no (nginx then passes each event on at once, without
+/// `fastcgi_buffering off`). Call it before the first write, or before Response::detach().
+/// Threading: as Response (one worker at a time).
+void sse_headers(Response& response);
 
 // ---------------------------------------------------------------------------------------------
 // Routing.

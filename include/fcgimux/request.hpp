@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -30,6 +31,16 @@ using Param = protocol::NameValue;
 class LimitExceeded : public std::length_error {
  public:
   using std::length_error::length_error;
+};
+
+/// Why a request was stopped (Request::stop_reason(), ResponseStream::stop_reason()); the first
+/// reason wins.
+enum class StopReason : unsigned char {
+  None,         ///< not stopped
+  ClientGone,   ///< its connection closed: the client (or the web server) went away, or bad input
+  ClientAbort,  ///< the web server sent FCGI_ABORT_REQUEST
+  Deadline,     ///< it ran past Config::request_timeout
+  Shutdown,     ///< the server's shutdown deadline passed
 };
 
 /// A request as its handler sees it. Owned by the library; the reference passed to
@@ -67,9 +78,16 @@ class Request {
   /// read_all() for the Filter role's FCGI_DATA stream.
   std::string read_all_data(std::size_t max_bytes);
 
-  /// Stops when the client aborts the request (FCGI_ABORT_REQUEST), its connection closes, or
-  /// the server's shutdown deadline passes. Reads then return 0 and writes are discarded.
+  /// Stops when the client aborts the request (FCGI_ABORT_REQUEST), its connection closes, it
+  /// runs past Config::request_timeout, or the server's shutdown deadline passes. Reads then
+  /// return 0 and writes are discarded.
   std::stop_token stop_token() const noexcept;
+  /// Why the request was stopped; StopReason::None while it runs.
+  StopReason stop_reason() const noexcept;
+  /// Sleeps until `duration` has passed or the request is stopped, whichever comes first.
+  /// Returns true when the duration passed, false when the request was stopped (at once when
+  /// it already was). For handlers that wait between pieces of output (polling, progress).
+  bool wait_for(std::chrono::steady_clock::duration duration);
 
  private:
   friend class dispatch::Exchange;

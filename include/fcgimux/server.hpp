@@ -19,6 +19,11 @@
 //     whatever Config::log's sink refers to, must then stay valid too.
 //     Stats::requests_abandoned counts such requests: a program that sees it non-zero
 //     should end the process rather than free what those handlers use.
+//  6. A ResponseStream (Response::detach()) belongs to the application and may outlive
+//     handle() and the Server: it keeps alive what it needs. Its request ends when it is
+//     ended or dropped; until then the request counts for the drain, which at the shutdown
+//     deadline stops it (its writes answer Closed). One second later run() gives up on the
+//     streams still not ended, as on handlers in rule 5.
 //
 // Signals: run() ignores SIGPIPE for the whole process (a peer that vanishes must not kill
 // it; the write then fails with EPIPE) and, when Config::handle_signals is set, stops on
@@ -65,6 +70,8 @@ struct Stats {
   std::uint64_t requests_running_max = 0;     ///< most requests_running seen at once
   std::uint64_t requests_queued_max = 0;      ///< most requests_queued seen at once
   std::uint64_t slow_requests = 0;            ///< total: ran past Config::slow_request_threshold
+  std::uint64_t streams_open = 0;  ///< now: detached responses not yet ended (Config::max_streams)
+  std::uint64_t stream_writes_dropped = 0;  ///< total: stream writes after a stop or end
 };
 
 /// Threading: construct, run() and destroy on one thread; stop(), local_endpoints() and

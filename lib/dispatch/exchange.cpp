@@ -8,6 +8,8 @@
 #include <exception>
 #include <utility>
 
+#include "dispatch/stream_state.hpp"
+#include "dispatch/worker_pool.hpp"
 #include "http/ascii.hpp"
 #include "http/server_response.hpp"
 #include "observe/access_log.hpp"
@@ -78,11 +80,14 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
     stream->holds_reader = false;
   }
   if (role_ == protocol::Role::Authorizer) stdin_.ended = true;
-  // A stop source once stopped stays stopped: only then is a new one made.
-  if (stop_.stop_requested()) stop_ = std::stop_source();
+  // A stop source once stopped stays stopped: only then is a new one made, or when a stream's
+  // handle may still hold a token of it, which must not fire for this request.
+  if (stop_.stop_requested() || detached()) stop_ = std::stop_source();
   holds_slot_.store(false, std::memory_order_relaxed);
   stop_reason_.store(StopReason::None, std::memory_order_relaxed);
   ended_.store(false, std::memory_order_relaxed);
+  detached_.store(false, std::memory_order_relaxed);
+  stream_holds_.store(0, std::memory_order_relaxed);
   chunk_.clear();
   status_ = 200;
   headers_.clear();
@@ -94,6 +99,8 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
   stderr_used_ = false;
   app_status_ = 0;
   body_bytes_ = 0;
+  response_closed_ = false;
+  stream_refused_ = false;
 }
 
 void Exchange::retire() noexcept {
@@ -230,7 +237,7 @@ void Exchange::stop(StopReason reason) noexcept {
 }
 
 void Exchange::set_status(int code) noexcept {
-  if (headers_sent_) return;
+  if (response_closed_ || headers_sent_) return;
   // RFC 9110 §15: a status code is three digits. Anything else would go out as a malformed
   // Status header; the handler has a bug, so the client gets a 500 and the log says why.
   if (code < 100 || code > 999) {
@@ -245,7 +252,7 @@ void Exchange::set_status(int code) noexcept {
 }
 
 void Exchange::add_header(std::string_view name, std::string_view value) {
-  if (headers_sent_) return;
+  if (response_closed_ || headers_sent_) return;
   if (name.empty() || has_line_break(name) || has_line_break(value) ||
       name.find(':') != std::string_view::npos) {
     context_.logger.log(LogLevel::Warning, "conn {} req {}: header refused: bad name or value",
@@ -281,7 +288,7 @@ bool Exchange::wants_content_length() const noexcept {
 }
 
 void Exchange::write(std::span<const std::byte> bytes) {
-  if (stopped()) return;
+  if (stopped() || response_closed_) return;
   send_headers();
   body_bytes_ += bytes.size();
   constexpr std::size_t kFull = kHeaderSize + kMaxAlignedContentLength;
@@ -296,7 +303,7 @@ void Exchange::write(std::span<const std::byte> bytes) {
 }
 
 void Exchange::flush() {
-  if (stopped()) return;
+  if (stopped() || response_closed_) return;
   send_headers();
   if (chunk_.size() > kHeaderSize) send_chunk();
 }
@@ -343,7 +350,7 @@ bool Exchange::send_records(std::string_view records) {
 }
 
 void Exchange::log_error(std::string_view line) {
-  if (stopped() || line.empty()) return;
+  if (stopped() || response_closed_ || line.empty()) return;
   stderr_used_ = true;
   std::string text(line);
   if (text.back() != '\n') text.push_back('\n');
@@ -367,7 +374,8 @@ void Exchange::answer_failure(LogLevel level, int code, std::string_view what,
 }
 
 void Exchange::answer_status(int code) noexcept {
-  if (headers_sent_ || stopped()) return;
+  // After detach the output state is the stream's: a handler that threw then is only logged.
+  if (response_closed_ || headers_sent_ || stopped()) return;
   try {
     // The whole response is the server's: it goes out as the handler's header block would.
     status_ = code;
@@ -379,13 +387,15 @@ void Exchange::answer_status(int code) noexcept {
   }
 }
 
-void Exchange::run(Handler& handler) noexcept {
+void Exchange::run(Handler& handler, const std::shared_ptr<SharedState>* owner) noexcept {
+  owner_ = owner;
   Counters& counters = context_.counters;
   Counters::sub(counters.requests_queued);
   Counters::raise_max(counters.requests_running_max, Counters::add(counters.requests_running));
   bool failed = false;
   bool too_large = false;
   const auto started = std::chrono::steady_clock::now();
+  started_ = started;
   const auto waited = started - admitted_at;
   if (stopped()) {
     // Cancelled while queued but after the I/O thread could take it back (a deadline, or an
@@ -417,10 +427,19 @@ void Exchange::run(Handler& handler) noexcept {
     }
   }
   Counters::sub(counters.requests_running);
-  Counters::add(stopped()   ? counters.requests_aborted
-                : too_large ? counters.requests_body_too_large
-                : failed    ? counters.requests_failed
-                            : counters.requests_completed);
+  owner_ = nullptr;
+  if (detached()) {
+    // The stream's handle may end the request from here on, on its own thread.
+    release_stream_hold();
+    return;
+  }
+  // A refused detach was counted as overloaded.
+  if (!stream_refused_) {
+    Counters::add(stopped()   ? counters.requests_aborted
+                  : too_large ? counters.requests_body_too_large
+                  : failed    ? counters.requests_failed
+                              : counters.requests_completed);
+  }
   // Formatted before finish() (which may be the last touch of this exchange), written after,
   // so that the sink never delays END_REQUEST.
   std::string access;
@@ -466,8 +485,9 @@ void Exchange::finish() noexcept {
   // end and send one.
   release_slot();
   // The last body record waits for room under the budget as every other one did; the closing
-  // records then go with it, without waiting.
-  if (!stopped() && (!headers_sent_ || chunk_.size() > kHeaderSize)) {
+  // records then go with it, without waiting. (A stream's writes never wait; its closing
+  // records, a few dozen bytes, pass the budget as one write would.)
+  if (!stopped() && !detached() && (!headers_sent_ || chunk_.size() > kHeaderSize)) {
     output_->wait_for_room(stop_.get_token());
   }
   const StopReason reason = stop_reason_.load(std::memory_order_relaxed);
@@ -514,6 +534,92 @@ void Exchange::finish() noexcept {
   // The I/O thread only has to take the request off its table, which it does whenever it next
   // runs: no wake-up, unless the output needs it or the connection closes after this request.
   context_.notices.push({Notice::Kind::Ended, this}, loop_owed || !keep_conn_);
+}
+
+}  // namespace fcgimux::dispatch
+
+namespace fcgimux::dispatch {
+
+bool Exchange::wait_for(std::chrono::steady_clock::duration duration) {
+  const std::stop_token stop = stop_.get_token();
+  std::unique_lock lock(mutex_);
+  // Body pushes notify readable_ too: the predicate keeps the wait going through them.
+  readable_.wait_for(lock, stop, duration, [] { return false; });
+  return !stop.stop_requested();
+}
+
+bool Exchange::take_stream_slot() noexcept {
+  std::atomic<std::uint64_t>& open = context_.counters.streams_open;
+  std::uint64_t seen = open.load(std::memory_order_relaxed);
+  do {
+    if (seen >= context_.max_streams) return false;
+  } while (!open.compare_exchange_weak(seen, seen + 1, std::memory_order_relaxed));
+  return true;
+}
+
+ResponseStream Exchange::detach() {
+  if (response_closed_ || stopped()) return {};
+  // Made first: when it cannot be, nothing has changed.
+  auto state = std::make_unique<StreamState>(*this, owner_ != nullptr ? *owner_ : nullptr,
+                                             context_.counters, context_.logger);
+  if (!take_stream_slot()) {
+    context_.logger.log(LogLevel::Warning,
+                        "conn {} req {}: refused: overloaded ({} streams open)", connection_id_,
+                        id_, context_.max_streams);
+    Counters::add(context_.counters.requests_overloaded);
+    stream_refused_ = true;
+    answer_status(503);
+    response_closed_ = true;
+    return {};
+  }
+  response_closed_ = true;
+  // The worker and the handle: see the file comment.
+  stream_holds_.store(2, std::memory_order_relaxed);
+  detached_.store(true, std::memory_order_relaxed);
+  // Out of max_requests: the request no longer keeps ordinary ones waiting.
+  release_slot();
+  return ResponseStream(std::move(state));
+}
+
+ResponseStream::Written Exchange::stream_write(std::span<const std::byte> bytes) {
+  using Written = ResponseStream::Written;
+  if (stopped()) return Written::Closed;
+  if (headers_sent_ && chunk_.size() == kHeaderSize && bytes.empty()) return Written::Queued;
+  if (!output_->has_room()) return Written::WouldBlock;
+  send_headers();
+  header_end_ = 0;
+  body_bytes_ += bytes.size();
+  chunk_.append(as_chars(bytes));
+  seal_chunk();
+  const Output::Written written = output_->write_last(chunk_);
+  // The buffer is kept for the next write.
+  chunk_.assign(kHeaderSize, '\0');
+  if (written == Output::Written::Dropped) return Written::Closed;
+  if (written == Output::Written::NeedsLoop) context_.notices.push({Notice::Kind::Output, this}, true);
+  output_started_ = true;
+  return Written::Queued;
+}
+
+void Exchange::release_stream_hold() noexcept {
+  // The last holder sees every write the others made to the exchange.
+  if (stream_holds_.fetch_sub(1, std::memory_order_acq_rel) == 1) end_stream();
+}
+
+void Exchange::end_stream() noexcept {
+  Counters& counters = context_.counters;
+  Counters::sub(counters.streams_open);
+  Counters::add(stopped() ? counters.requests_aborted : counters.requests_completed);
+  std::string access;
+  if (context_.access_log) {
+    try {
+      access = access_line(started_, started_ - admitted_at, stopped() ? "aborted" : "ok");
+    } catch (...) {
+      // Out of memory: this request goes unlogged.
+    }
+  }
+  const util::Logger& logger = context_.logger;  // outlives this exchange, which finish() may end
+  finish();
+  if (!access.empty()) logger.emit(LogLevel::Info, access);
 }
 
 }  // namespace fcgimux::dispatch

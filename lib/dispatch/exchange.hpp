@@ -16,6 +16,13 @@
 //  Or, when the server abandons the worker at shutdown (dispatch/worker_pool.hpp): the I/O
 //  thread moves it into the SharedState, which the worker's thread keeps alive; its notice is
 //  dropped, and it is freed with that state.
+// A detached request (Response::detach()) shares step 3 between the worker and the stream's
+// handle (ResponseStream): each holds the exchange (stream_holds_, 2 at detach, plus one for
+// each wait_writable() under way), and whichever lets go last ends the request and hands the
+// exchange back as in step 3, from its own thread. Until then the exchange stays in its
+// connection's table, so the connection, its output and the exchange outlive every writer,
+// even once the connection closed. The handle's calls are serialized by its StreamState's
+// mutex (dispatch/stream_state.hpp); after detach the worker touches no output state.
 // Between 3 and 4 the request is ended() but still in its connection's table: its
 // END_REQUEST may be on the socket, and the client may reuse its id at once (nginx always
 // uses id 1), before the notice arrives. The connection then treats the id as free.
@@ -25,11 +32,13 @@
 //    consumer the worker (read via Request);
 //  - the stop source: stop() from the I/O thread, stop_token() anywhere (std::stop_source is
 //    itself thread-safe).
-// Everything else is owned by one side: the output state by the worker running the request,
-// the fields marked "I/O thread only" by the I/O thread.
+// Everything else is owned by one side: the output state by the worker running the request
+// (by the stream's handle once detached), the fields marked "I/O thread only" by the I/O
+// thread.
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -50,6 +59,8 @@
 
 namespace fcgimux::dispatch {
 
+struct SharedState;
+
 // What every exchange of one server shares. Owned by the server; outlives every exchange.
 struct ExchangeContext {
   NoticeQueue& notices;
@@ -60,16 +71,11 @@ struct ExchangeContext {
   std::chrono::milliseconds queue_timeout;  // 0: none
   bool access_log;                          // Config::access_log
   BufferPool* body_buffers;                 // null: each body stream allocates its own
+  std::size_t max_streams = 0;              // Config::max_streams; 0: every detach is refused
 };
 
 // Why a request was stopped; the first reason given wins.
-enum class StopReason : unsigned char {
-  None,
-  ClientAbort,       // FCGI_ABORT_REQUEST
-  ConnectionClosed,  // the connection closed (the peer, bad input, a write error)
-  Deadline,          // Config::request_timeout
-  Shutdown,          // the shutdown deadline
-};
+using StopReason = fcgimux::StopReason;
 
 // Threading: as the file comment says, method by method.
 class Exchange {
@@ -123,6 +129,9 @@ class Exchange {
   // Cancels the request: its stop token fires, blocked reads and writes return.
   void stop(StopReason reason) noexcept;
   bool stopped() const noexcept { return stop_.stop_requested(); }
+  StopReason stop_reason() const noexcept { return stop_reason_.load(std::memory_order_relaxed); }
+  // Any thread: the response was detached (Response::detach()).
+  bool detached() const noexcept { return detached_.load(std::memory_order_relaxed); }
 
   // The request's share of Counters::requests_in_flight. take_slot(): the I/O thread, at
   // admission. release_slot(): any thread, once the request is over for admission's purposes;
@@ -139,9 +148,11 @@ class Exchange {
   std::chrono::steady_clock::time_point admitted_at;
 
   // --- the worker running the request -------------------------------------------------------
-  // Runs `handler` and hands the exchange back (step 3 above). The exchange may be gone when
-  // this returns.
-  void run(Handler& handler) noexcept;
+  // Runs `handler` and hands the exchange back (step 3 above), or shares that with the
+  // stream's handle when the handler detached its response. The exchange may be gone when
+  // this returns. `owner`: the state the worker keeps alive, which a stream's handle then keeps
+  // alive too (dispatch/worker_pool.hpp); null in tests without a server.
+  void run(Handler& handler, const std::shared_ptr<SharedState>* owner = nullptr) noexcept;
 
   std::span<const protocol::NameValue> params() const noexcept { return params_; }
   std::stop_token stop_token() const noexcept { return stop_.get_token(); }
@@ -155,6 +166,19 @@ class Exchange {
   void flush();
   void log_error(std::string_view line);
   void set_app_status(std::uint32_t status) noexcept { app_status_ = status; }
+  // Sleeps until `duration` passes (true) or the request is stopped (false).
+  bool wait_for(std::chrono::steady_clock::duration duration);
+  // Detaches the response (Response::detach()): a closed stream when refused.
+  ResponseStream detach();
+
+  // --- the stream's handle, under its StreamState's mutex -------------------------------------
+  // Sends the header block (when not sent yet) and `bytes` as whole records, unless the output
+  // has no room; nothing to send is Queued.
+  ResponseStream::Written stream_write(std::span<const std::byte> bytes);
+  // Another holder of the exchange (a wait under way), and its release: the last release ends
+  // the request (any thread; the exchange may be gone when it returns).
+  void add_stream_hold() noexcept { stream_holds_.fetch_add(1, std::memory_order_relaxed); }
+  void release_stream_hold() noexcept;
 
  private:
   // One inbound stream: bytes pushed by the I/O thread, read by the worker.
@@ -189,6 +213,10 @@ class Exchange {
   // Answers `code` with a short plain-text body, unless the header block already went out.
   void answer_status(int code) noexcept;
   void finish() noexcept;
+  // The last holder of a detached exchange lets go: counts, logs and finishes the request.
+  void end_stream() noexcept;
+  // Takes one of ExchangeContext::max_streams; false when all are taken.
+  bool take_stream_slot() noexcept;
   // The access log's line for this request, which ran from `started` after `waited` in the
   // queue, with `result` ("ok", "error", "too_large" or "aborted").
   std::string access_line(std::chrono::steady_clock::time_point started,
@@ -213,6 +241,10 @@ class Exchange {
   std::atomic<bool> holds_slot_{false};                    // see take_slot()
   std::atomic<StopReason> stop_reason_{StopReason::None};  // set before stop_ fires
   std::atomic<bool> ended_{false};                         // see ended()
+  std::atomic<bool> detached_{false};                      // see detached()
+  std::atomic<unsigned> stream_holds_{0};                  // see the file comment
+  const std::shared_ptr<SharedState>* owner_ = nullptr;    // the worker's, during run()
+  std::chrono::steady_clock::time_point started_;          // the handler's start, for the log
 
   // Output: the worker's only.
   std::string chunk_;  // one STDOUT record being built: 8-byte header space, then content
@@ -228,6 +260,8 @@ class Exchange {
   bool stderr_used_ = false;
   std::uint32_t app_status_ = 0;
   std::uint64_t body_bytes_ = 0;  // written by the handler, for the access log
+  bool response_closed_ = false;  // detach() was called: the Response does nothing more
+  bool stream_refused_ = false;   // detach() found max_streams open: answered as overloaded
 };
 
 }  // namespace fcgimux::dispatch

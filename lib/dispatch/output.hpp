@@ -7,6 +7,7 @@
 //
 // Threading: Thread-safe: the workers of a connection's requests call it at once.
 
+#include <chrono>
 #include <stop_token>
 #include <string_view>
 
@@ -29,8 +30,16 @@ class Output {
   // at once, once `stop` fires or the connection closes. For a request's last body record,
   // which write_last() then sends with the closing records in one go.
   virtual bool wait_for_room(std::stop_token stop) = 0;
+  // Waits as wait_for_room() does, but returns false once `deadline` passes too. For a
+  // detached response's writer, which must never wait for good.
+  virtual bool wait_for_room_until(std::stop_token stop,
+                                   std::chrono::steady_clock::time_point deadline) = 0;
+  // Whether the connection holds less than its budget: a write would not wait. Lock-free; a
+  // hint, as others may append right after.
+  virtual bool has_room() const noexcept = 0;
   // Appends `records` as write() does, without waiting: a request's last records must always
-  // go out. Dropped only once the connection closed.
+  // go out, and a detached response's writes go out after has_room() said yes (so the budget
+  // is passed by one write per writer at most). Dropped only once the connection closed.
   virtual Written write_last(std::string_view records) = 0;
 
   // The server may keep an output after its connection is gone, for workers it abandoned

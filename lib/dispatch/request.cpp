@@ -51,4 +51,10 @@ std::string Request::read_all_data(std::size_t max_bytes) {
 
 std::stop_token Request::stop_token() const noexcept { return exchange_.stop_token(); }
 
+StopReason Request::stop_reason() const noexcept { return exchange_.stop_reason(); }
+
+bool Request::wait_for(std::chrono::steady_clock::duration duration) {
+  return exchange_.wait_for(duration);
+}
+
 }  // namespace fcgimux

@@ -21,7 +21,8 @@ SharedState::SharedState(const Config& config, unsigned workers, NoticeQueue::Wa
                        config.request_body_budget,
                        config.queue_timeout,
                        config.access_log,
-                       &body_buffers},
+                       &body_buffers,
+                       config.max_streams},
       board(workers, counters,
             !config.status_path.empty() || config.slow_request_threshold.count() > 0) {}
 
@@ -37,7 +38,7 @@ WorkerPool::WorkerPool(unsigned count, std::shared_ptr<SharedState> shared, Hand
         const observe::WorkerBoard::Shift shift(
             shared->board, index,
             {exchange, exchange->connection_id(), exchange->id(), exchange->params()});
-        exchange->run(handler);
+        exchange->run(handler, &shared);
       }
     });
   }

@@ -60,4 +60,10 @@ void send_status(Response& response, int code, StatusBody body) {
   send(response, code, "text/plain; charset=utf-8", text);
 }
 
+void sse_headers(Response& response) {
+  response.header("Content-Type", "text/event-stream");
+  response.header("Cache-Control", "no-cache");
+  response.header("X-Accel-Buffering", "no");
+}
+
 }  // namespace fcgimux::http

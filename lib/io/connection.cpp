@@ -570,7 +570,7 @@ void Connection::close(LogLevel level, std::string_view why) noexcept {
   server_.logger.log(level, "conn {}: closed: {}", id_, why);
   // Stopped before the output closes, so that a writer the closing output wakes finds its
   // request stopped, not a write that silently went nowhere.
-  stop_requests(dispatch::StopReason::ConnectionClosed);
+  stop_requests(dispatch::StopReason::ClientGone);
   // Waits for a worker in the middle of a send: no one touches the socket once it returns.
   if (output_) output_->close();
   std::string().swap(unconsumed_);

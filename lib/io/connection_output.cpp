@@ -22,6 +22,11 @@ dispatch::Output::Written ConnectionOutput::write(std::string_view records, std:
 }
 
 bool ConnectionOutput::wait_for_room(std::stop_token stop) {
+  return wait_for_room_until(std::move(stop), std::chrono::steady_clock::time_point::max());
+}
+
+bool ConnectionOutput::wait_for_room_until(std::stop_token stop,
+                                           std::chrono::steady_clock::time_point deadline) {
   if (queued_.load(std::memory_order_relaxed) < limit_) return !stop.stop_requested();
   // A stop wakes the wait as room does. (A plain condition variable, with the callback, is
   // smaller than a condition_variable_any, which allocates: one output per connection.)
@@ -30,9 +35,14 @@ bool ConnectionOutput::wait_for_room(std::stop_token stop) {
     changed_.notify_all();
   });
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] {
+  const auto done = [&] {
     return closed_ || stop.stop_requested() || queued_.load(std::memory_order_relaxed) < limit_;
-  });
+  };
+  if (deadline == std::chrono::steady_clock::time_point::max()) {
+    changed_.wait(lock, done);
+  } else if (!changed_.wait_until(lock, deadline, done)) {
+    return false;
+  }
   return !closed_ && !stop.stop_requested();
 }
 

@@ -26,6 +26,8 @@
 // appends one record: the bound is the limit plus one record for each worker appending at
 // that moment. write_last() (a request's closing records, a few dozen bytes) does not wait;
 // the worker waits for room before (wait_for_room()), so that its last body record counts too.
+// A detached response's writer never waits unbounded: it appends with write_last() only after
+// has_room() said yes, and waits, if it chooses, with a deadline (wait_for_room_until()).
 // The I/O thread never waits: a reply of its own that finds the output over budget stops the
 // connection reading (hold_reader()) until the peer reads, so its replies pass the limit by one
 // reply at most.
@@ -83,6 +85,9 @@ class ConnectionOutput final : public dispatch::Output {
   // --- workers -------------------------------------------------------------------------------
   Written write(std::string_view records, std::stop_token stop) override;
   bool wait_for_room(std::stop_token stop) override;
+  bool wait_for_room_until(std::stop_token stop,
+                           std::chrono::steady_clock::time_point deadline) override;
+  bool has_room() const noexcept override { return !over_budget(); }
   Written write_last(std::string_view records) override;
 
   // --- the I/O thread ------------------------------------------------------------------------

@@ -57,6 +57,7 @@ Config validated(Config config) {
   };
   require(config.max_connections > 0, "max_connections");
   require(config.max_requests > 0, "max_requests");
+  require(config.max_streams > 0, "max_streams");
   require(config.max_requests_per_connection > 0, "max_requests_per_connection");
   require(config.max_params_bytes > 0, "max_params_bytes");
   require(config.pending_params_budget > 0, "pending_params_budget");
@@ -449,8 +450,9 @@ void ServerCore::begin_drain() noexcept {
   draining_ = true;
   drain_started_ = uv_now(&loop);
   if (config.notify_systemd) notify_systemd("STOPPING=1");
-  logger.log(LogLevel::Info, "draining: {} requests admitted, {} connections open",
-             counters.requests_in_flight.load(std::memory_order_relaxed), connections_.size());
+  logger.log(LogLevel::Info, "draining: {} requests admitted, {} streams open, {} connections open",
+             counters.requests_in_flight.load(std::memory_order_relaxed),
+             counters.streams_open.load(std::memory_order_relaxed), connections_.size());
   // Connections the kernel already queued on a listener are served, not reset by its close.
   // (With SO_REUSEPORT, Linux's net.ipv4.tcp_migrate_req=1 also moves those that arrive
   // between this and the close to another process's listener.)
@@ -464,8 +466,10 @@ void ServerCore::begin_drain() noexcept {
       &shutdown_timer_,
       [](uv_timer_t* timer) noexcept {
         auto* self = static_cast<ServerCore*>(timer->loop->data);
-        self->logger.log(LogLevel::Warning, "shutdown deadline passed: cancelling {} requests",
-                         self->counters.requests_in_flight.load(std::memory_order_relaxed));
+        self->logger.log(LogLevel::Warning,
+                         "shutdown deadline passed: cancelling {} requests and {} streams",
+                         self->counters.requests_in_flight.load(std::memory_order_relaxed),
+                         self->counters.streams_open.load(std::memory_order_relaxed));
         self->cancel_all();
       },
       static_cast<std::uint64_t>(config.shutdown_timeout.count()), 0);
@@ -495,8 +499,9 @@ void ServerCore::abandon_stuck() noexcept {
   notices.close();
   deliver_notices();
   // Every exchange still in a connection's table is now run by a worker that has not
-  // returned: closing its connection stops it (a queued one is taken back), and its exchange
-  // moves to the shared state, which the worker's thread keeps alive.
+  // returned, or held by a stream's handle the application has not let go of: closing its
+  // connection stops it (a queued one is taken back), and its exchange moves to the shared
+  // state, which the worker's thread (or the stream's handle) keeps alive.
   std::vector<dispatch::Exchange*> stuck;
   for (auto it = connections_.begin(); it != connections_.end();) {
     Connection& connection = **it++;
@@ -523,6 +528,13 @@ void ServerCore::abandon_stuck() noexcept {
 }
 
 void ServerCore::log_stuck(const dispatch::Exchange& exchange) noexcept {
+  if (exchange.detached()) {
+    logger.log(LogLevel::Error,
+               "conn {} req {}: abandoned: stream still open, neither ended nor dropped after "
+               "its stop",
+               exchange.connection_id(), exchange.id());
+    return;
+  }
   const std::optional<observe::WorkerBoard::Runner> runner =
       shared->board.runner(&exchange, exchange.admitted_at);
   const auto since = runner ? runner->since : exchange.admitted_at;

@@ -29,6 +29,8 @@ Stats Counters::snapshot() const noexcept {
       .requests_running_max = get(requests_running_max),
       .requests_queued_max = get(requests_queued_max),
       .slow_requests = get(slow_requests),
+      .streams_open = get(streams_open),
+      .stream_writes_dropped = get(stream_writes_dropped),
   };
 }
 

@@ -37,6 +37,8 @@ struct Counters {
   Counter requests_running_max{0};
   Counter requests_queued_max{0};
   Counter slow_requests{0};
+  Counter streams_open{0};  // raised by a worker at detach, only below Config::max_streams
+  Counter stream_writes_dropped{0};
   // Requests admitted and not yet ended: what Config::max_requests bounds. Raised by the I/O
   // thread at admission, lowered once per request (Exchange::release_slot()) by its worker as
   // the handler's end goes out, or by the I/O thread for a request no worker ran.

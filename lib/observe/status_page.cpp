@@ -393,6 +393,9 @@ Page prometheus(const Snapshot& s, bool full) {
          t.requests_queued_max);
   metric(out, "slow_requests_total", "counter", "Requests that ran past slow_request_threshold.",
          t.slow_requests);
+  metric(out, "streams_open", "gauge", "Detached responses not yet ended.", t.streams_open);
+  metric(out, "stream_writes_dropped_total", "counter",
+         "Writes to detached responses after their stop or end.", t.stream_writes_dropped);
   metric(out, "received_bytes_total", "counter", "Bytes read from clients.", t.bytes_in);
   metric(out, "sent_bytes_total", "counter", "Bytes written to clients.", t.bytes_out);
   metric(out, "input_buffered_bytes", "gauge", "Body bytes read, not yet read by handlers.",

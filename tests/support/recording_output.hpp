@@ -4,6 +4,7 @@
 // A connection's output for tests of the dispatch layer without a connection: it keeps every
 // byte written to it, as a socket that takes everything would.
 
+#include <chrono>
 #include <mutex>
 #include <stop_token>
 #include <string>
@@ -21,6 +22,10 @@ class RecordingOutput final : public dispatch::Output {
     return write_last(records);
   }
   bool wait_for_room(std::stop_token stop) override { return !stop.stop_requested(); }
+  bool wait_for_room_until(std::stop_token stop, std::chrono::steady_clock::time_point) override {
+    return !stop.stop_requested();
+  }
+  bool has_room() const noexcept override { return true; }
   Written write_last(std::string_view records) override {
     const std::lock_guard lock(mutex_);
     bytes_.append(records);

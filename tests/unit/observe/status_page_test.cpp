@@ -42,6 +42,8 @@ Snapshot sample() {
   s.stats.requests_running_max = 2;
   s.stats.requests_overloaded = 5;
   s.stats.slow_requests = 1;
+  s.stats.streams_open = 4;
+  s.stats.stream_writes_dropped = 6;
   s.workers = 2;
   s.queue_capacity = 1022;
   observe::WorkerSnapshot idle;
@@ -202,6 +204,9 @@ TEST_CASE("the Prometheus page adds every counter and, with full, each worker", 
   CHECK_THAT(page.body, Catch::Contains("# TYPE fcgimux_requests_queued gauge\n"
                                         "fcgimux_requests_queued 3\n"));
   CHECK_THAT(page.body, Catch::Contains("\nfcgimux_slow_requests_total 1\n"));
+  CHECK_THAT(page.body, Catch::Contains("# TYPE fcgimux_streams_open gauge\n"
+                                        "fcgimux_streams_open 4\n"));
+  CHECK_THAT(page.body, Catch::Contains("\nfcgimux_stream_writes_dropped_total 6\n"));
   CHECK_THAT(page.body, Catch::Contains("\nfcgimux_worker_busy{worker=\"1\"} 1\n"));
   CHECK_THAT(page.body, Catch::Contains("\nfcgimux_worker_requests_total{worker=\"0\"} 2\n"));
   CHECK_THAT(page.body, !Catch::Contains("# EOF"));
@@ -220,8 +225,8 @@ TEST_CASE("the Prometheus page adds every counter and, with full, each worker", 
     CHECK(line.find_first_not_of("0123456789", space + 1) == std::string::npos);
     ++samples;
   }
-  // php-fpm's 12, workers and one per Stats counter (23), and 2 per worker.
-  CHECK(samples == 12 + 1 + 23 + 4);
+  // php-fpm's 12, workers and one per Stats counter (25), and 2 per worker.
+  CHECK(samples == 12 + 1 + 25 + 4);
 }
 
 TEST_CASE("the query string picks the format as php-fpm does", "[observe]") {
