@@ -4,18 +4,25 @@
 // the others run on; the figures, the status page, the metrics and the access log name each
 // pool; a stop drains and cancels every pool.
 
+#include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
+#include "echo_handler.hpp"
 #include "eventually.hpp"
 #include "fcgi_client.hpp"
 #include "gate.hpp"
 #include "lambda_handler.hpp"
 #include "log_capture.hpp"
+#include "nginx.hpp"
 #include "test_server.hpp"
+#include "web_peer.hpp"
 
 namespace fcgimux::test {
 namespace {
@@ -248,6 +255,94 @@ TEST_CASE("a stop drains every pool, and at its deadline reaches the queued requ
     CHECK(stats.pools[0].requests_queued == 0);
     CHECK(stats.pools[1].requests_queued == 0);
   }
+}
+
+TEST_CASE("through nginx, a slow route saturating its pool leaves the fast route answering at once",
+          "[integration][pools][nginx]") {
+  if (!NginxFrontend::available()) return;
+  echo::EchoHandler handler;
+  Config config = test_config();
+  config.workers = 16;
+  config.pools = {{.name = "slow", .workers = 2, .max_requests = 3, .prefix = "/slow"}};
+  TestServer server(handler, config);
+  // 66 clients, each with its upstream connection, and room to spare.
+  const NginxFrontend nginx(server.endpoint(), "1m", 256);
+
+  constexpr int kSlowClients = 50;
+  constexpr int kFastClients = 16;
+  constexpr int kFastRequests = 20;
+  using Clock = std::chrono::steady_clock;
+  std::atomic<int> slow_refused{0};
+  std::atomic<int> slow_served{0};
+  std::atomic<std::int64_t> slowest_refusal_us{0};
+  std::vector<std::jthread> slow;
+  for (int i = 0; i < kSlowClients; ++i) {
+    slow.emplace_back([&] {
+      const auto begun = Clock::now();
+      const HttpResponse response = http_exchange(
+          nginx.address(), "GET /slow?sleep_ms=2000 HTTP/1.0\r\nHost: localhost\r\n\r\n",
+          std::chrono::seconds(10));
+      const auto took =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begun).count();
+      if (response.status == 503) {
+        ++slow_refused;
+        std::int64_t seen = slowest_refusal_us.load();
+        while (seen < took && !slowest_refusal_us.compare_exchange_weak(seen, took)) {
+        }
+      } else if (response.status == 200) {
+        ++slow_served;
+      }
+    });
+  }
+  // The slow pool is saturated: 2 running, 1 queued, the other 47 refused.
+  REQUIRE(eventually([&] {
+    const PoolStats pool = server.server().stats().pools[1];
+    return pool.requests_running == 2 && pool.requests_queued == 1 &&
+           pool.requests_overloaded == kSlowClients - 3;
+  }));
+
+  std::atomic<int> fast_ok{0};
+  std::atomic<std::int64_t> slowest_fast_us{0};
+  {
+    std::vector<std::jthread> fast;
+    for (int i = 0; i < kFastClients; ++i) {
+      fast.emplace_back([&] {
+        for (int r = 0; r < kFastRequests; ++r) {
+          const auto begun = Clock::now();
+          const HttpResponse response = http_exchange(
+              nginx.address(), "GET /fast?size=100 HTTP/1.0\r\nHost: localhost\r\n\r\n");
+          const auto took =
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begun).count();
+          if (response.status == 200 && response.message.body == std::string(100, 'x')) {
+            ++fast_ok;
+          }
+          std::int64_t seen = slowest_fast_us.load();
+          while (seen < took && !slowest_fast_us.compare_exchange_weak(seen, took)) {
+          }
+        }
+      });
+    }
+  }
+  // Still saturated when the last fast request was answered: they overlapped.
+  const Stats during = server.server().stats();
+  CHECK(during.pools[1].requests_running == 2);
+  for (std::jthread& thread : slow) thread.join();
+
+  CHECK(fast_ok == kFastClients * kFastRequests);
+  CHECK(slow_refused == kSlowClients - 3);
+  CHECK(slow_served == 3);
+  const Stats stats = server.server().stats();
+  CHECK(stats.pools[0].requests_overloaded == 0);
+  CHECK(stats.pools[0].requests_admitted == kFastClients * kFastRequests);
+  CHECK(stats.pools[1].requests_overloaded == kSlowClients - 3);
+  INFO("slowest fast request " << slowest_fast_us.load() << " us, slowest refusal "
+                               << slowest_refusal_us.load() << " us");
+  // The latency bound the issue sets, asserted where timing means something: not under a
+  // sanitizer, which slows every request several times over.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  CHECK(slowest_fast_us.load() < 50'000);
+  CHECK(slowest_refusal_us.load() < 50'000);
+#endif
 }
 
 }  // namespace
