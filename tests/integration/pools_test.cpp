@@ -126,6 +126,32 @@ TEST_CASE("a pool's bad Config is refused", "[integration][pools]") {
   CHECK_THROWS_AS(Server(config, handler), std::invalid_argument);
 }
 
+TEST_CASE("FCGI_GET_VALUES reports as FCGI_MAX_REQS every pool's bound added up, or the "
+          "connection's when smaller",
+          "[integration][pools][management]") {
+  NamedHandler handler("server");
+  Config config = test_config();
+  config.max_requests = 30;
+  config.pools = {{.name = "a", .max_requests = 5, .prefix = "/a"},
+                  {.name = "b", .max_requests = 7, .prefix = "/b"}};
+  const std::size_t per_connection = GENERATE(100u, 40u);
+  CAPTURE(per_connection);
+  config.max_requests_per_connection = per_connection;
+  TestServer server(handler, config);
+
+  FcgiClient client(server.endpoint());
+  std::string query;
+  protocol::append_get_values(query, std::vector<std::string_view>{protocol::kMaxReqs});
+  client.send_raw(query);
+  const std::optional<ReceivedRecord> record = client.read_record();
+  REQUIRE(record);
+  REQUIRE(record->header.type == protocol::RecordType::GetValuesResult);
+  std::vector<protocol::NameValue> values;
+  REQUIRE(protocol::parse_name_values(record->content, values) == protocol::Error::None);
+  REQUIRE(values.size() == 1);
+  CHECK(values[0].value == (per_connection == 100u ? "42" : "40"));
+}
+
 TEST_CASE("a saturated pool refuses its overflow at once while the default pool runs on, and "
           "each pool's figures show it",
           "[integration][pools]") {
@@ -261,7 +287,9 @@ TEST_CASE("through nginx, a slow route saturating its pool leaves the fast route
           "[integration][pools][nginx]") {
   if (!NginxFrontend::available()) return;
   echo::EchoHandler handler;
+  LogCapture log;  // 47 refusals, one Warning line each
   Config config = test_config();
+  config.log = log.sink();
   config.workers = 16;
   config.pools = {{.name = "slow", .workers = 2, .max_requests = 3, .prefix = "/slow"}};
   TestServer server(handler, config);
