@@ -24,6 +24,8 @@
 
 namespace fcgimux::dispatch {
 
+// One pool: owned by the server's SharedState, which every worker thread holds.
+// Threading: the members say; immutable ones are safe to share.
 class PoolState {
  public:
   // The pool `spec` describes, running `handler` (spec.handler when set). `totals`: the

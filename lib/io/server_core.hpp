@@ -100,7 +100,7 @@ class ServerCore {
   std::span<char> read_buffer() noexcept { return read_buffer_; }
 
   const Config config;
-  Handler& handler;
+  Handler& handler;  // the default pool's, and that of every pool without its own
   // What the workers touch, shared with them (see dispatch/worker_pool.hpp), and references
   // to its parts.
   const std::shared_ptr<dispatch::SharedState> shared;

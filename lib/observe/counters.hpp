@@ -8,9 +8,9 @@
 
 namespace fcgimux::observe {
 
-// The live counters behind Server::stats(), and the admission count. Each is updated with a
-// relaxed atomic add by the thread that sees the event: the I/O thread for connections,
-// admission and bytes, workers for running and finishing handlers.
+// The live counters behind Server::stats() (each pool's admission count is in PoolCounters).
+// Each is updated with a relaxed atomic add by the thread that sees the event: the I/O thread
+// for connections, admission and bytes, workers for running and finishing handlers.
 // Threading: Thread-safe.
 struct Counters {
   using Counter = std::atomic<std::uint64_t>;
