@@ -70,6 +70,7 @@ constexpr std::string_view kUsage =
     "  --warmup S        seconds of load before measuring (default 0)\n"
     "  --body-size B     POST a body of B bytes (default 0: a GET)\n"
     "  --query Q         QUERY_STRING, e.g. size=13 (see examples/echo_handler.hpp)\n"
+    "  --path P          SCRIPT_NAME and DOCUMENT_URI (default /echo), e.g. to reach a pool\n"
     "  --expect-status N HTTP status every response must have (default 200)\n"
     "  --verify          check every response body (size=N: N bytes of 'x'; POST: the body)\n"
     "  --timeout-ms T    a request unanswered for T ms is a timeout (default 5000)\n"
@@ -99,6 +100,7 @@ struct Options {
   double warmup_s = 0;
   std::size_t body_size = 0;
   std::string query;
+  std::string path = "/echo";
   int expect_status = 200;
   bool verify = false;
   std::chrono::milliseconds timeout{5000};
@@ -164,6 +166,8 @@ std::optional<Options> parse_options(std::span<char*> args) {
       ok = parse_number(value, options.body_size);
     } else if (flag == "--query") {
       options.query = value;
+    } else if (flag == "--path") {
+      options.path = value;
     } else if (flag == "--expect-status") {
       ok = parse_number(value, options.expect_status);
     } else if (flag == "--timeout-ms") {
@@ -367,7 +371,7 @@ Workload make_workload(const Options& options, std::size_t slots) {
     workload.expect = {Expectation::Kind::Echo, options.body_size};
   }
   const bool post = options.body_size > 0;
-  const std::string uri = options.query.empty() ? "/echo" : "/echo?" + options.query;
+  const std::string uri = options.query.empty() ? options.path : options.path + "?" + options.query;
   const std::string length = post ? std::to_string(options.body_size) : "";
   const std::vector<std::pair<std::string_view, std::string_view>> params{
       {"SCRIPT_FILENAME", "/srv/www/echo"},
@@ -375,9 +379,9 @@ Workload make_workload(const Options& options, std::size_t slots) {
       {"REQUEST_METHOD", post ? "POST" : "GET"},
       {"CONTENT_TYPE", post ? "application/octet-stream" : ""},
       {"CONTENT_LENGTH", length},
-      {"SCRIPT_NAME", "/echo"},
+      {"SCRIPT_NAME", options.path},
       {"REQUEST_URI", uri},
-      {"DOCUMENT_URI", "/echo"},
+      {"DOCUMENT_URI", options.path},
       {"DOCUMENT_ROOT", "/srv/www"},
       {"SERVER_PROTOCOL", "HTTP/1.1"},
       {"REQUEST_SCHEME", "http"},

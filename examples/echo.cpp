@@ -12,19 +12,25 @@
 #include <span>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "echo_handler.hpp"
 #include "fcgimux/server.hpp"
 
 constexpr std::string_view kUsage =
     "usage: echo [--listen ADDRESS]... [--workers N] [--status-path PATH] [--ping-path PATH]\n"
-    "            [--slow-ms N] [--access-log]\n"
+    "            [--slow-ms N] [--access-log] [--pool NAME:PREFIX:WORKERS[:MAX_REQUESTS]]...\n"
     "  ADDRESS is tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, fd:N or systemd; by default the\n"
     "  socket the process was started with (descriptor 0, systemd), else tcp:127.0.0.1:9000\n"
     "  --status-path PATH  answer the status page (php-fpm's pm.status_path) at SCRIPT_NAME PATH\n"
     "  --ping-path PATH    answer \"pong\" (php-fpm's ping.path) at SCRIPT_NAME PATH\n"
     "  --slow-ms N         log requests still running after N milliseconds\n"
-    "  --access-log        log one line per request (to stderr)\n";
+    "  --access-log        log one line per request (to stderr)\n"
+    "  --pool NAME:PREFIX:WORKERS[:MAX_REQUESTS]\n"
+    "                      run requests whose SCRIPT_NAME starts with PREFIX (at a '/') on a\n"
+    "                      pool of their own of WORKERS threads, admitting MAX_REQUESTS at most\n"
+    "                      (default 64); repeatable, the first match wins\n";
 
 // Parses a decimal number into `out`; false when `value` is not one.
 template <class Number>
@@ -32,6 +38,21 @@ bool parse_number(std::string_view value, Number& out) {
   const char* end = value.data() + value.size();
   const auto [stop, error] = std::from_chars(value.data(), end, out);
   return error == std::errc{} && stop == end;
+}
+
+// Parses NAME:PREFIX:WORKERS[:MAX_REQUESTS] into `pool`; false when `value` is not that.
+bool parse_pool(std::string_view value, fcgimux::Pool& pool) {
+  std::vector<std::string_view> fields;
+  for (std::size_t colon; (colon = value.find(':')) != std::string_view::npos;) {
+    fields.push_back(value.substr(0, colon));
+    value.remove_prefix(colon + 1);
+  }
+  fields.push_back(value);
+  if (fields.size() < 3 || fields.size() > 4) return false;
+  pool.name = fields[0];
+  pool.prefix = fields[1];
+  return parse_number(fields[2], pool.workers) &&
+         (fields.size() == 3 || parse_number(fields[3], pool.max_requests));
 }
 
 int main(int argc, char** argv) {
@@ -59,6 +80,14 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "echo: --workers wants a number, not '{}'\n", value);
         return 2;
       }
+    } else if (flag == "--pool" && !value.empty()) {
+      fcgimux::Pool pool;
+      if (!parse_pool(value, pool)) {
+        fmt::print(stderr, "echo: --pool wants NAME:PREFIX:WORKERS[:MAX_REQUESTS], not '{}'\n",
+                   value);
+        return 2;
+      }
+      config.pools.push_back(std::move(pool));
     } else if (flag == "--slow-ms" && !value.empty()) {
       std::uint32_t ms = 0;
       if (!parse_number(value, ms)) {

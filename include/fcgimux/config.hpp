@@ -3,6 +3,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -10,6 +13,8 @@
 #include "fcgimux/protocol.hpp"
 
 namespace fcgimux {
+
+class Handler;
 
 /// What to answer a request that arrives when Config::max_requests are already admitted.
 enum class OverloadReply : unsigned char {
@@ -19,6 +24,44 @@ enum class OverloadReply : unsigned char {
   Automatic,
   ProtocolStatus,  ///< always END_REQUEST with FCGI_OVERLOADED
   Http503,         ///< always "Status: 503" with Retry-After, then END_REQUEST complete
+};
+
+/// A named worker pool: requests it matches run on its own workers, under its own admission
+/// bound, so that a slow route cannot take the workers of the others (mod_wsgi's
+/// WSGIDaemonProcess with WSGIProcessGroup, php-fpm's pools). See Config::pools.
+/// Threading: Immutable after construction; safe to share.
+struct Pool {
+  /// Shown by the status page (`?pool=NAME`), the metrics' `pool` label, the access log's
+  /// `pool=` field and Stats::pools. Not empty, unique, and not Config::pool_name.
+  std::string name{};
+  /// Worker threads of this pool; at least 1.
+  unsigned workers = 1;
+  /// Requests of this pool admitted at most, running plus queued; one past it is answered as
+  /// Config::overload_reply says, whatever the other pools hold. At least 1.
+  std::size_t max_requests = 64;
+  /// As Config::queue_timeout, Config::request_timeout and Config::slow_request_threshold, for
+  /// this pool's requests. 0: off.
+  std::chrono::milliseconds queue_timeout{0};
+  std::chrono::milliseconds request_timeout{0};
+  std::chrono::milliseconds slow_request_threshold{0};
+
+  // The match: the pool takes a request when every criterion set here holds; at least one
+  // must be set.
+  /// A path prefix, compared with SCRIPT_NAME, or with DOCUMENT_URI when the request has no
+  /// SCRIPT_NAME. It matches at a path-segment boundary: "/slow" takes "/slow" and "/slow/x",
+  /// not "/slower"; a prefix ending in '/' ("/slow/") is a plain prefix. Empty: any path.
+  std::string prefix{};
+  /// The request's role. Empty: any role.
+  std::optional<protocol::Role> role{};
+  /// A test over the request's complete params, for what a prefix cannot say (a header, a
+  /// method). Runs on the server's I/O thread for every request the criteria above let
+  /// through, before this pool's admission: it must be quick and must not block; the views
+  /// are valid for the call only. An exception it throws closes the request's connection.
+  /// Empty: any request.
+  std::function<bool(std::span<const protocol::NameValue> params)> predicate{};
+  /// The handler that runs this pool's requests; null: the Server's. Borrowed: it must outlive
+  /// the Server as the Server's handler does (ownership rules in server.hpp).
+  Handler* handler = nullptr;
 };
 
 /// Everything a Server needs to know. An aggregate with safe defaults: set what you need with
@@ -53,14 +96,25 @@ struct Config {
   /// FCGI_UNKNOWN_ROLE.
   std::vector<protocol::Role> roles{protocol::Role::Responder, protocol::Role::Authorizer,
                                     protocol::Role::Filter};
-  /// Worker threads that run handlers. 0 picks 2 × std::thread::hardware_concurrency(), at
+  /// Worker threads of the default pool (each Pool has its own). 0 picks 2 × std::thread::hardware_concurrency(), at
   /// least 4: handlers usually wait on I/O (databases, files), so a few more threads than cores
   /// keep the cores busy.
   unsigned workers = 0;
 
+  /// Named worker pools, tried in order: a request goes to the first whose match it meets,
+  /// when its params are complete and before admission. A request no pool matches goes to the
+  /// default pool, which the fields of this Config describe (Config::workers, max_requests,
+  /// queue_timeout, request_timeout, slow_request_threshold, the Server's handler, named
+  /// Config::pool_name): with no pools, the server has that one alone, as before. Admission,
+  /// overload answers and queue time-outs are per pool; max_connections, the byte budgets and
+  /// the status and ping pages are the server's. docs/guide.md, "Keep a slow route from
+  /// starving the rest", shows a set-up with nginx.
+  std::vector<Pool> pools{};
+
   /// Open connections at most; one past this is accepted and closed at once (and counted).
   std::size_t max_connections = 10'000;
-  /// Requests admitted at most, running plus queued for a worker. One past this is answered at
+  /// Requests of the default pool admitted at most (each Pool has its own), running plus
+  /// queued for a worker. One past this is answered at
   /// once as `overload_reply` says, never queued.
   std::size_t max_requests = 1'024;
   /// Detached responses (Response::detach()) open at most. A detached request no longer
@@ -69,9 +123,12 @@ struct Config {
   /// Each open stream holds its request's params and its connection (a few KiB).
   std::size_t max_streams = 10'000;
   /// Requests in flight on one connection at most; one past this is answered
-  /// FCGI_CANT_MPX_CONN. FCGI_GET_VALUES reports FCGI_MAX_REQS as max_requests, or as this
-  /// when it is smaller and multiplexing is on: multiplexing clients (HAProxy) read
-  /// FCGI_MAX_REQS as the limit for one connection.
+  /// FCGI_CANT_MPX_CONN. FCGI_GET_VALUES reports FCGI_MAX_REQS as what one connection may
+  /// carry: the admission bounds of every pool added up (max_requests plus each Pool's), or
+  /// this when it is smaller and multiplexing is on: multiplexing clients (HAProxy) read
+  /// FCGI_MAX_REQS as the limit for one connection. With pools, a connection whose requests
+  /// all go to one pool is still refused past that pool's bound before it reaches
+  /// FCGI_MAX_REQS: the figure says what the server can hold, not what each pool can.
   std::size_t max_requests_per_connection = 100;
   /// Whether a connection may carry more than one request at a time (FCGI_MPXS_CONNS). When
   /// false, a second concurrent request is answered FCGI_CANT_MPX_CONN.
@@ -141,7 +198,8 @@ struct Config {
   std::string ping_path{};
   /// What the ping page answers.
   std::string ping_response = "pong";
-  /// The "pool" the status page names (php-fpm's pool name), e.g. to tell applications apart.
+  /// The "pool" the status page names (php-fpm's pool name), e.g. to tell applications apart:
+  /// the default pool's name (see `pools`).
   std::string pool_name = "www";
   /// A request still running this long after its handler started is logged once (Warning) with
   /// its URI, its worker and how long it has run, and counted in Stats::slow_requests (php-fpm's

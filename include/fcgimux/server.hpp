@@ -40,6 +40,20 @@
 /// The FastCGI application server: Server, Config, Handler, Request, Response.
 namespace fcgimux {
 
+/// One worker pool's figures (see Config::pools), in Stats::pools.
+struct PoolStats {
+  std::string name{};                       ///< Config::pool_name for the default pool
+  unsigned workers = 0;                     ///< its worker threads
+  std::uint64_t max_requests = 0;           ///< its admission bound
+  std::uint64_t requests_admitted = 0;      ///< total: given to its workers
+  std::uint64_t requests_overloaded = 0;    ///< total: refused past its max_requests
+  std::uint64_t requests_running = 0;       ///< now: in its handlers
+  std::uint64_t requests_queued = 0;        ///< now: admitted, waiting for one of its workers
+  std::uint64_t requests_running_max = 0;   ///< most of its requests running at once
+  std::uint64_t requests_queued_max = 0;    ///< most of its requests queued at once
+  std::uint64_t slow_requests = 0;          ///< total: ran past its slow_request_threshold
+};
+
 /// Counters, read at any time with Server::stats(). Totals count since construction; "now"
 /// fields are a snapshot. Each field is read on its own, so a snapshot taken while the server
 /// runs need not add up exactly.
@@ -72,6 +86,10 @@ struct Stats {
   std::uint64_t slow_requests = 0;            ///< total: ran past Config::slow_request_threshold
   std::uint64_t streams_open = 0;  ///< now: detached responses not yet ended (Config::max_streams)
   std::uint64_t stream_writes_dropped = 0;  ///< total: stream writes after a stop or end
+  /// Each pool's share of the request figures above, the default pool first, then
+  /// Config::pools in order. A request refused before a pool was chosen (its params past a
+  /// budget) counts in the totals only.
+  std::vector<PoolStats> pools{};
 };
 
 /// Threading: construct, run() and destroy on one thread; stop(), local_endpoints() and
@@ -102,8 +120,8 @@ class Server {
   /// "unix:/tmp/app.sock".
   std::vector<std::string> local_endpoints() const;
 
-  /// The counters now (see Stats).
-  Stats stats() const noexcept;
+  /// The counters now (see Stats). Throws std::bad_alloc when out of memory for Stats::pools.
+  Stats stats() const;
 
  private:
   struct Impl;  ///< lib/io/server.cpp: the only place that sees libuv

@@ -8,6 +8,7 @@
 #include <exception>
 #include <utility>
 
+#include "dispatch/pool.hpp"
 #include "dispatch/stream_state.hpp"
 #include "dispatch/worker_pool.hpp"
 #include "http/ascii.hpp"
@@ -71,6 +72,7 @@ void Exchange::reuse(std::uint64_t connection_id, std::uint16_t id, protocol::Ro
   output_ = &output;
   params_ended = false;
   admitted = false;
+  pool = nullptr;
   params_block_.clear();
   params_.clear();
   for (Stream* stream : {&stdin_, &data_}) {
@@ -221,12 +223,12 @@ std::size_t Exchange::read(Stream& stream, std::span<std::byte> into) {
 
 void Exchange::take_slot() noexcept {
   holds_slot_.store(true, std::memory_order_relaxed);
-  Counters::add(context_.counters.requests_in_flight);
+  Counters::add(pool->counters.in_flight);
 }
 
 bool Exchange::release_slot() noexcept {
   if (!holds_slot_.exchange(false, std::memory_order_relaxed)) return false;
-  Counters::sub(context_.counters.requests_in_flight);
+  Counters::sub(pool->counters.in_flight);
   return true;
 }
 
@@ -392,6 +394,14 @@ void Exchange::run(Handler& handler, const std::shared_ptr<SharedState>* owner) 
   Counters& counters = context_.counters;
   Counters::sub(counters.requests_queued);
   Counters::raise_max(counters.requests_running_max, Counters::add(counters.requests_running));
+  observe::PoolCounters* figures =
+      pool != nullptr && pool->own_figures ? &pool->counters : nullptr;
+  if (figures != nullptr) {
+    Counters::sub(figures->queued);
+    Counters::raise_max(figures->running_max, Counters::add(figures->running));
+  }
+  const std::chrono::milliseconds queue_timeout =
+      pool != nullptr ? pool->queue_timeout : std::chrono::milliseconds(0);
   bool failed = false;
   bool too_large = false;
   const auto started = std::chrono::steady_clock::now();
@@ -400,7 +410,7 @@ void Exchange::run(Handler& handler, const std::shared_ptr<SharedState>* owner) 
   if (stopped()) {
     // Cancelled while queued but after the I/O thread could take it back (a deadline, or an
     // abort racing the worker's pop): nothing to run, only the end to send.
-  } else if (context_.queue_timeout.count() > 0 && waited > context_.queue_timeout) {
+  } else if (queue_timeout.count() > 0 && waited > queue_timeout) {
     // mod_wsgi's queue timeout: after this long the client has most likely given up, and
     // running the request would only delay the ones behind it.
     context_.logger.log(LogLevel::Warning,
@@ -427,6 +437,7 @@ void Exchange::run(Handler& handler, const std::shared_ptr<SharedState>* owner) 
     }
   }
   Counters::sub(counters.requests_running);
+  if (figures != nullptr) Counters::sub(figures->running);
   owner_ = nullptr;
   if (detached()) {
     // The stream's handle may end the request from here on, on its own thread.
@@ -473,7 +484,8 @@ std::string Exchange::access_line(std::chrono::steady_clock::time_point started,
                            .result = result,
                            .reason = {},
                            .connection_id = connection_id_,
-                           .request_id = id_});
+                           .request_id = id_,
+                           .pool = pool != nullptr && pool->own_figures ? pool->name : ""});
 }
 
 void Exchange::finish() noexcept {

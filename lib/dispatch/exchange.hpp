@@ -60,6 +60,7 @@
 namespace fcgimux::dispatch {
 
 struct SharedState;
+class PoolState;
 
 // What every exchange of one server shares. Owned by the server; outlives every exchange.
 struct ExchangeContext {
@@ -68,7 +69,6 @@ struct ExchangeContext {
   const util::Logger& logger;
   std::size_t params_budget;
   std::size_t body_budget;
-  std::chrono::milliseconds queue_timeout;  // 0: none
   bool access_log;                          // Config::access_log
   BufferPool* body_buffers;                 // null: each body stream allocates its own
   std::size_t max_streams = 0;              // Config::max_streams; 0: every detach is refused
@@ -133,9 +133,10 @@ class Exchange {
   // Any thread: the response was detached (Response::detach()).
   bool detached() const noexcept { return detached_.load(std::memory_order_relaxed); }
 
-  // The request's share of Counters::requests_in_flight. take_slot(): the I/O thread, at
-  // admission. release_slot(): any thread, once the request is over for admission's purposes;
-  // only the first call releases, and it returns whether it did.
+  // The request's share of its pool's admission count (PoolCounters::in_flight).
+  // take_slot(): the I/O thread, at admission, once `pool` is set. release_slot(): any thread,
+  // once the request is over for admission's purposes; only the first call releases, and it
+  // returns whether it did.
   void take_slot() noexcept;
   bool release_slot() noexcept;
 
@@ -143,8 +144,11 @@ class Exchange {
   // running), as the connection tracks them.
   bool params_ended = false;  // the empty PARAMS record arrived, or the request left before
   bool admitted = false;
-  // When it was admitted: written by the I/O thread before the queue hands the exchange to a
-  // worker (the queue's mutex orders the two), then read-only.
+  // The pool chosen for it once its params are complete (null before, and for an exchange
+  // run without a server: no queue timeout then, and no pool figures), and when it was
+  // admitted: both written by the I/O thread before the queue hands the exchange to a worker
+  // (the queue's mutex orders the two), then read-only.
+  PoolState* pool = nullptr;
   std::chrono::steady_clock::time_point admitted_at;
 
   // --- the worker running the request -------------------------------------------------------

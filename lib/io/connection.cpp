@@ -10,6 +10,7 @@
 #include <optional>
 #include <utility>
 
+#include "dispatch/pool.hpp"
 #include "http/server_response.hpp"
 #include "io/server_core.hpp"
 #include "observe/access_log.hpp"
@@ -138,9 +139,12 @@ void Connection::handle_management(const protocol::Record& record) {
   }
   const Config& config = server_.config;
   const std::string max_conns = std::to_string(config.max_connections);
+  // What one connection may carry: every pool's admission bound, as its requests may go to
+  // any pool (Config::max_requests_per_connection says what a pool split means for it).
+  std::size_t admissible = config.max_requests;
+  for (const Pool& pool : config.pools) admissible += pool.max_requests;
   const std::string max_reqs = std::to_string(
-      config.multiplex ? std::min(config.max_requests, config.max_requests_per_connection)
-                       : config.max_requests);
+      config.multiplex ? std::min(admissible, config.max_requests_per_connection) : admissible);
   const protocol::NameValue known[] = {{protocol::kMaxConns, max_conns},
                                        {protocol::kMaxReqs, max_reqs},
                                        {protocol::kMpxsConns, config.multiplex ? "1" : "0"}};
@@ -208,11 +212,7 @@ void Connection::handle_abort(std::uint16_t request_id) {
   server_.logger.log(LogLevel::Debug, "conn {} req {}: aborted by the client", id_, request_id);
   // FastCGI 1.0 §5.4: the application answers FCGI_ABORT_REQUEST with FCGI_END_REQUEST: at
   // once for a request no handler runs, when the handler returns for a running one.
-  if (!exchange->admitted || server_.queue.remove(exchange)) {
-    if (exchange->admitted) {
-      Counters::sub(server_.counters.requests_queued);
-      Counters::add(server_.counters.requests_aborted);
-    }
+  if (!exchange->admitted || server_.take_back(*exchange)) {
     reply(request_id, ProtocolStatus::RequestComplete);
     remove(*exchange);
     return close_if_done();
@@ -237,7 +237,7 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
                          id_, request_id, server_.config.pending_params_budget);
       log_refused(exchange, unavailable_status(requests_.size() == 1), "overload");
       remove(exchange);
-      reply_overloaded(request_id, false);
+      reply_overloaded(request_id);
       return close_if_done();
     }
     const std::size_t limit = server_.config.max_params_bytes;
@@ -289,9 +289,12 @@ void Connection::handle_params(Exchange& exchange, std::span<const std::byte> co
     }
   }
   if (!server_.admit(exchange)) {
+    server_.logger.log(LogLevel::Warning,
+                       "conn {} req {}: refused: overloaded ({} requests admitted in pool {})",
+                       id_, request_id, exchange.pool->max_requests, exchange.pool->name);
     log_refused(exchange, unavailable_status(requests_.size() == 1), "overload");
     remove(exchange);
-    reply_overloaded(request_id, true);
+    reply_overloaded(request_id);
     return close_if_done();
   }
   ++admitted_here_;
@@ -359,13 +362,8 @@ void Connection::send_reply(std::string_view records) {
   replied_ = true;
 }
 
-void Connection::reply_overloaded(std::uint16_t request_id, bool log) {
+void Connection::reply_overloaded(std::uint16_t request_id) {
   Counters::add(server_.counters.requests_overloaded);
-  if (log) {
-    server_.logger.log(LogLevel::Warning,
-                       "conn {} req {}: refused: overloaded ({} requests admitted)", id_,
-                       request_id, server_.config.max_requests);
-  }
   answer_unavailable(request_id);
 }
 
@@ -409,7 +407,11 @@ void Connection::log_refused(const Exchange& exchange, int status,
                                             .result = "refused",
                                             .reason = reason,
                                             .connection_id = id_,
-                                            .request_id = exchange.id()}));
+                                            .request_id = exchange.id(),
+                                            .pool = exchange.pool != nullptr &&
+                                                            exchange.pool->own_figures
+                                                        ? exchange.pool->name
+                                                        : ""}));
   } catch (const std::exception&) {
     // Out of memory: this request goes unlogged.
   }
@@ -620,14 +622,15 @@ void Connection::sweep(std::uint64_t now) noexcept {
     return close(LogLevel::Info,
                  requests_.empty() ? "idle timeout" : "idle timeout with a request incomplete");
   }
-  if (config.request_timeout.count() <= 0) return;
-  const auto deadline = std::chrono::steady_clock::now() - config.request_timeout;
+  if (!server_.request_timeouts()) return;
+  const auto steady_now = std::chrono::steady_clock::now();
   for (Exchange* exchange : requests_) {
-    if (exchange->admitted && !exchange->ended() && !exchange->stopped() &&
-        exchange->admitted_at < deadline) {
+    if (!exchange->admitted || exchange->ended() || exchange->stopped()) continue;
+    const std::chrono::milliseconds timeout = exchange->pool->request_timeout;
+    if (timeout.count() > 0 && exchange->admitted_at < steady_now - timeout) {
       server_.logger.log(LogLevel::Warning,
                          "conn {} req {}: cancelled: past request_timeout ({} ms)", id_,
-                         exchange->id(), config.request_timeout.count());
+                         exchange->id(), timeout.count());
       exchange->stop(dispatch::StopReason::Deadline);
     }
   }
@@ -644,9 +647,7 @@ void Connection::stop_requests(dispatch::StopReason reason) noexcept {
     Exchange* exchange = requests_[i];
     if (!exchange->admitted) {
       remove(*exchange);
-    } else if (server_.queue.remove(exchange)) {
-      Counters::sub(server_.counters.requests_queued);
-      Counters::add(server_.counters.requests_aborted);
+    } else if (server_.take_back(*exchange)) {
       const std::uint16_t request_id = exchange->id();
       remove(*exchange);
       // Never ran, so the whole answer is the server's: the one it gives when it cannot take

@@ -143,9 +143,8 @@ class Connection : public ConnectionOutput::Transport {
              std::string_view response = {});
   // Queues records the I/O thread writes itself; they go out with the next flush().
   void send_reply(std::string_view records);
-  // Answers request `request_id` as Config::overload_reply says, counted as overloaded;
-  // `log`: with the line that names max_requests.
-  void reply_overloaded(std::uint16_t request_id, bool log);
+  // Answers request `request_id` as Config::overload_reply says, counted as overloaded.
+  void reply_overloaded(std::uint16_t request_id);
   // Refuses `exchange` with a 431, its params past max_params_bytes; `how` ends the log line.
   void refuse_large_params(dispatch::Exchange& exchange, std::string_view how);
   // Answers request `request_id` as Config::overload_reply says, counting nothing.

@@ -32,7 +32,7 @@ void Server::stop() noexcept { impl_->stop(); }
 
 std::vector<std::string> Server::local_endpoints() const { return impl_->local_endpoints(); }
 
-Stats Server::stats() const noexcept { return impl_->stats(); }
+Stats Server::stats() const { return impl_->stats(); }
 
 void serve(const Config& config, std::function<void(Request&, Response&)> fn) {
   class FunctionHandler final : public Handler {

@@ -2,6 +2,7 @@
 #include "io/server_core.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <system_error>
 #include <utility>
 
+#include "dispatch/pool.hpp"
 #include "dispatch/worker_pool.hpp"
 #include "io/endpoint.hpp"
 #include "io/stream_connection.hpp"
@@ -69,6 +71,24 @@ Config validated(Config config) {
   require(config.request_body_budget > 0, "request_body_budget");
   require(config.connection_output_budget > 0, "connection_output_budget");
   if (config.roles.empty()) throw std::invalid_argument("Config::roles is empty");
+  for (std::size_t i = 0; i < config.pools.size(); ++i) {
+    const Pool& pool = config.pools[i];
+    const auto refuse = [&](std::string_view why) {
+      throw std::invalid_argument(
+          fmt::format("Config::pools[{}] ({}): {}", i, pool.name.empty() ? "?" : pool.name, why));
+    };
+    if (pool.name.empty()) refuse("the name is empty");
+    if (pool.name == config.pool_name) refuse("the name is the default pool's (pool_name)");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (config.pools[j].name == pool.name) refuse("the name is taken by an earlier pool");
+    }
+    if (pool.workers == 0) refuse("workers must not be 0");
+    if (pool.max_requests == 0) refuse("max_requests must not be 0");
+    if (pool.prefix.empty() && !pool.role && !pool.predicate) {
+      refuse("no match: set a prefix, a role or a predicate");
+    }
+    if (!pool.prefix.empty() && pool.prefix.front() != '/') refuse("the prefix must start with '/'");
+  }
   observe::BuiltinPages::check(config);
   return config;
 }
@@ -79,16 +99,19 @@ ServerCore::ServerCore(Config configuration, Handler& application)
     : config(validated(std::move(configuration))),
       handler(application),
       shared(std::make_shared<dispatch::SharedState>(
-          this->config, worker_count(this->config.workers),
+          this->config, worker_count(this->config.workers), application,
           [](void* self) noexcept { uv_async_send(&static_cast<ServerCore*>(self)->wake_); },
           this)),
       logger(shared->logger),
       counters(shared->counters),
       notices(shared->notices),
-      queue(shared->queue),
+      queue(shared->pools.front()->queue),
       exchange_context(shared->exchange_context),
-      pages(this->config, counters, logger, worker_count(this->config.workers), shared->board),
+      pages(this->config, counters, logger, shared->pools),
       pieces(kSparePieces) {
+  for (const auto& pool : shared->pools) {
+    if (pool->request_timeout.count() > 0) request_timeouts_ = true;
+  }
   std::string error;
   std::optional<std::vector<Endpoint>> endpoints = resolve_listen(config.listen, error);
   if (!endpoints) throw std::invalid_argument(error);
@@ -209,7 +232,7 @@ void ServerCore::run() {
   start_systemd_notification();
 
   {
-    dispatch::WorkerPool workers(worker_count(config.workers), shared, handler);
+    dispatch::WorkerPool workers(shared);
     workers_ = &workers;
     if (stop_requested_.load()) begin_drain();
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -310,7 +333,11 @@ void ServerCore::remove_connection(Connection& connection) noexcept {
 
 bool ServerCore::admit(dispatch::Exchange& exchange) {
   assert_in_loop_thread();
-  if (counters.requests_in_flight.load(std::memory_order_relaxed) >= config.max_requests) {
+  dispatch::PoolState& pool =
+      *shared->pools[dispatch::choose_pool(config.pools, exchange.role(), exchange.params())];
+  exchange.pool = &pool;
+  if (pool.counters.in_flight.load(std::memory_order_relaxed) >= pool.max_requests) {
+    if (pool.own_figures) Counters::add(pool.counters.overloaded);
     return false;
   }
   exchange.take_slot();
@@ -318,8 +345,36 @@ bool ServerCore::admit(dispatch::Exchange& exchange) {
   exchange.admitted_at = std::chrono::steady_clock::now();
   Counters::add(counters.requests_admitted);
   Counters::raise_max(counters.requests_queued_max, Counters::add(counters.requests_queued));
-  queue.push(&exchange);
+  if (pool.own_figures) {
+    Counters::add(pool.counters.admitted);
+    Counters::raise_max(pool.counters.queued_max, Counters::add(pool.counters.queued));
+  }
+  pool.queue.push(&exchange);
   return true;
+}
+
+bool ServerCore::take_back(dispatch::Exchange& exchange) noexcept {
+  dispatch::PoolState& pool = *exchange.pool;
+  if (!pool.queue.remove(&exchange)) return false;
+  Counters::sub(counters.requests_queued);
+  Counters::add(counters.requests_aborted);
+  if (pool.own_figures) Counters::sub(pool.counters.queued);
+  return true;
+}
+
+std::size_t ServerCore::requests_in_flight() const noexcept {
+  std::size_t total = 0;
+  for (const auto& pool : shared->pools) {
+    total += pool->counters.in_flight.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+Stats ServerCore::stats() const {
+  Stats stats = counters.snapshot();
+  stats.pools.reserve(shared->pools.size());
+  for (const auto& pool : shared->pools) stats.pools.push_back(pool->figures(stats));
+  return stats;
 }
 
 dispatch::Exchange* ServerCore::make_exchange(std::uint64_t connection_id, std::uint16_t id,
@@ -400,9 +455,11 @@ std::uint64_t ServerCore::sweep_interval_ms() const noexcept {
   // tick is a quarter of the shortest timeout, so a timeout fires at most 25% late.
   using std::chrono::milliseconds;
   milliseconds shortest = config.idle_timeout;
-  if (config.request_timeout.count() > 0) shortest = std::min(shortest, config.request_timeout);
-  if (config.slow_request_threshold.count() > 0) {
-    shortest = std::min(shortest, config.slow_request_threshold);
+  for (const auto& pool : shared->pools) {
+    if (pool->request_timeout.count() > 0) shortest = std::min(shortest, pool->request_timeout);
+    if (pool->slow_request_threshold.count() > 0) {
+      shortest = std::min(shortest, pool->slow_request_threshold);
+    }
   }
   const auto tick = std::clamp(shortest / 4, milliseconds(10), milliseconds(1000));
   return static_cast<std::uint64_t>(tick.count());
@@ -451,8 +508,8 @@ void ServerCore::begin_drain() noexcept {
   drain_started_ = uv_now(&loop);
   if (config.notify_systemd) notify_systemd("STOPPING=1");
   logger.log(LogLevel::Info, "draining: {} requests admitted, {} streams open, {} connections open",
-             counters.requests_in_flight.load(std::memory_order_relaxed),
-             counters.streams_open.load(std::memory_order_relaxed), connections_.size());
+             requests_in_flight(), counters.streams_open.load(std::memory_order_relaxed),
+             connections_.size());
   // Connections the kernel already queued on a listener are served, not reset by its close.
   // (With SO_REUSEPORT, Linux's net.ipv4.tcp_migrate_req=1 also moves those that arrive
   // between this and the close to another process's listener.)
@@ -468,7 +525,7 @@ void ServerCore::begin_drain() noexcept {
         auto* self = static_cast<ServerCore*>(timer->loop->data);
         self->logger.log(LogLevel::Warning,
                          "shutdown deadline passed: cancelling {} requests and {} streams",
-                         self->counters.requests_in_flight.load(std::memory_order_relaxed),
+                         self->requests_in_flight(),
                          self->counters.streams_open.load(std::memory_order_relaxed));
         self->cancel_all();
       },
@@ -536,7 +593,8 @@ void ServerCore::log_stuck(const dispatch::Exchange& exchange) noexcept {
     return;
   }
   const std::optional<observe::WorkerBoard::Runner> runner =
-      shared->board.runner(&exchange, exchange.admitted_at);
+      exchange.pool != nullptr ? exchange.pool->board.runner(&exchange, exchange.admitted_at)
+                               : std::nullopt;
   const auto since = runner ? runner->since : exchange.admitted_at;
   const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - since);
@@ -555,7 +613,7 @@ void ServerCore::log_stuck(const dispatch::Exchange& exchange) noexcept {
 }
 
 void ServerCore::finish_if_drained() noexcept {
-  if (!draining_ || counters.requests_in_flight.load(std::memory_order_relaxed) != 0 ||
+  if (!draining_ || requests_in_flight() != 0 ||
       !connections_.empty()) {
     return;
   }

@@ -30,8 +30,8 @@
 
 namespace fcgimux::io {
 
-// The server behind the facade: the uv loop, its listeners and connections, the admission
-// queue and the worker pool.
+// The server behind the facade: the uv loop, its listeners and connections, the worker pools
+// and their admission queues.
 //
 // Threading: I/O thread only (the thread in run()), except the members marked otherwise: the
 // hand-offs (queue, notices), the counters, the endpoint publication and stop().
@@ -46,15 +46,25 @@ class ServerCore {
   // Any thread, also a signal handler: only an atomic load and uv_async_send.
   void stop() noexcept;
   std::vector<std::string> local_endpoints() const;
-  Stats stats() const noexcept { return counters.snapshot(); }
+  // Any thread.
+  Stats stats() const;
 
   // --- I/O thread, called by listeners and connections --------------------------------------
   // A listener has a connection waiting.
   void accept_from(Listener& listener) noexcept;
   // Makes a connection of the one waiting on `listener`, or of `queued_fd` when >= 0.
   void take_connection(Listener& listener, int queued_fd) noexcept;
-  // Admits a request (queued for a worker) unless max_requests are admitted; returns whether.
+  // Chooses the pool of a request whose params are complete (Exchange::pool, set either way),
+  // and admits it there (queued for one of its workers) unless the pool's max_requests are
+  // admitted; returns whether it did. Throws what a pool's predicate throws.
   bool admit(dispatch::Exchange& exchange);
+  // Takes an admitted request back out of its pool's queue, counted as aborted, if no worker
+  // has taken it yet; returns whether it did.
+  bool take_back(dispatch::Exchange& exchange) noexcept;
+  // Requests admitted and not yet ended, in every pool.
+  std::size_t requests_in_flight() const noexcept;
+  // Whether any pool has a request_timeout.
+  bool request_timeouts() const noexcept { return request_timeouts_; }
   // An admitted request leaves its connection's table (it ended, or was taken back out of the
   // queue): its slot is released unless its worker already did (Exchange::release_slot()),
   // and a drain waiting for it ends.
@@ -92,7 +102,7 @@ class ServerCore {
   std::span<char> read_buffer() noexcept { return read_buffer_; }
 
   const Config config;
-  Handler& handler;
+  Handler& handler;  // the default pool's, and that of every pool without its own
   // What the workers touch, shared with them (see dispatch/worker_pool.hpp), and references
   // to its parts.
   const std::shared_ptr<dispatch::SharedState> shared;
@@ -101,7 +111,7 @@ class ServerCore {
 
   uv_loop_t loop{};
   dispatch::NoticeQueue& notices;
-  dispatch::AdmissionQueue& queue;
+  dispatch::AdmissionQueue& queue;  // the default pool's
   const dispatch::ExchangeContext& exchange_context;
   observe::BuiltinPages pages;  // the status and ping pages, the slow-request log
   PiecePool pieces;             // for every connection's output
@@ -144,6 +154,7 @@ class ServerCore {
   std::uint64_t next_connection_id_ = 1;
   bool draining_ = false;
   std::uint64_t drain_started_ = 0;
+  bool request_timeouts_ = false;  // see request_timeouts()
   std::size_t pending_params_ = 0;            // see hold_pending_params()
   dispatch::WorkerPool* workers_ = nullptr;   // while run() runs the loop
   std::vector<dispatch::Notice> delivering_;  // reused by deliver_notices()

@@ -60,6 +60,9 @@ std::string access_line(const AccessEntry& entry) {
   if (!entry.reason.empty()) fmt::format_to(std::back_inserter(line), " reason={}", entry.reason);
   fmt::format_to(std::back_inserter(line), " conn={} req={}", entry.connection_id,
                  entry.request_id);
+  if (!entry.pool.empty()) {
+    fmt::format_to(std::back_inserter(line), " pool={}", logfmt_value(entry.pool));
+  }
   return line;
 }
 

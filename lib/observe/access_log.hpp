@@ -15,7 +15,9 @@
 // read_all() found the body past its limit: 413), aborted (cancelled; its status then is the
 // one set when it stopped, which may never have gone out), or refused (answered by the server
 // before any handler ran), which is followed by reason=overload, body_too_large,
-// params_too_large or bad_params.
+// params_too_large or bad_params. A server with named pools (Config::pools) ends each line
+// with pool=NAME, the pool that ran the request (or refused it as overloaded); one without
+// leaves the field out.
 // Pure: no I/O, no clock. Threading: any thread.
 
 #include <chrono>
@@ -45,6 +47,7 @@ struct AccessEntry {
   std::string_view reason;  // empty: no reason= field
   std::uint64_t connection_id = 0;
   std::uint16_t request_id = 0;
+  std::string_view pool{};  // empty: no pool= field
 };
 
 std::string access_line(const AccessEntry& entry);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "observe/builtin_pages.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <stdexcept>
 #include <string_view>
@@ -33,16 +34,24 @@ void BuiltinPages::check(const Config& config) {
   }
 }
 
+namespace {
+
+bool any_slow_log(const std::vector<std::unique_ptr<dispatch::PoolState>>& pools) noexcept {
+  return std::any_of(pools.begin(), pools.end(),
+                     [](const auto& pool) { return pool->slow_request_threshold.count() > 0; });
+}
+
+}  // namespace
+
 BuiltinPages::BuiltinPages(const Config& config, Counters& counters, const util::Logger& logger,
-                           unsigned workers, WorkerBoard& board)
+                           const std::vector<std::unique_ptr<dispatch::PoolState>>& pools)
     : config_(config),
       counters_(counters),
       logger_(logger),
-      workers_(workers),
       started_(std::chrono::system_clock::now()),
-      board_(board),
-      stacks_(config.slow_request_threshold.count() > 0 && enable_stack_traces()) {
-  if (config.slow_request_threshold.count() > 0 && !stacks_) {
+      pools_(pools),
+      stacks_(any_slow_log(pools) && enable_stack_traces()) {
+  if (any_slow_log(pools) && !stacks_) {
     logger_.log(LogLevel::Warning,
                 "slow requests are logged without their stacks: the program handles SIGURG");
   }
@@ -74,34 +83,85 @@ std::optional<std::string> BuiltinPages::answer(protocol::Role role,
     body_bytes = head ? 0 : response.size() - (response.find("\r\n\r\n") + 4);
     if (head) response.resize(response.find("\r\n\r\n") + 4);
   }
+  const int code = response.starts_with("Status: 200") ? 200 : 404;
   if (config_.access_log) {
     const std::string uri = request_uri(params);
     logger_.emit(LogLevel::Info,
                  access_line(AccessEntry{.method = param(params, "REQUEST_METHOD"),
                                          .uri = uri,
-                                         .status = 200,
+                                         .status = code,
                                          .bytes = body_bytes,
                                          .duration = std::chrono::steady_clock::now() - begun,
                                          .queue_wait = std::chrono::nanoseconds(0),
                                          .result = "ok",
                                          .reason = {},
                                          .connection_id = connection_id,
-                                         .request_id = request_id}));
+                                         .request_id = request_id,
+                                         .pool = {}}));
   }
   return response;
 }
 
 std::string BuiltinPages::status_page(std::span<const protocol::NameValue> params) const {
   const Query query = parse_query(param(params, "QUERY_STRING"));
-  Snapshot snapshot{
-      .pool = config_.pool_name,
-      .start_time = started_,
-      .now = std::chrono::system_clock::now(),
-      .stats = counters_.snapshot(),
-      .workers = workers_,
-      .queue_capacity = config_.max_requests > workers_ ? config_.max_requests - workers_ : 0,
-      .worker = {}};
-  if (query.full && board_.detailed()) snapshot.worker = board_.snapshot();
+  const bool named_pools = pools_.size() > 1;
+  Stats stats = counters_.snapshot();
+  std::vector<PoolStats> figures;
+  if (named_pools) {
+    for (const auto& pool : pools_) figures.push_back(pool->figures(stats));
+  }
+  // The pools shown: every one, or the one asked for.
+  std::size_t first = 0;
+  std::size_t last = pools_.size();
+  if (!query.pool.empty()) {
+    const auto it = std::find_if(pools_.begin(), pools_.end(),
+                                 [&](const auto& pool) { return pool->name == query.pool; });
+    if (it == pools_.end()) {
+      return "Status: 404 Not Found\r\nContent-Type: text/plain\r\n" + std::string(kNoCache) +
+             "\r\nno pool " + query.pool + "\n";
+    }
+    first = static_cast<std::size_t>(it - pools_.begin());
+    last = first + 1;
+  }
+  Snapshot snapshot{.pool = config_.pool_name,
+                    .start_time = started_,
+                    .now = std::chrono::system_clock::now(),
+                    .stats = stats,
+                    .workers = 0,
+                    .queue_capacity = 0,
+                    .worker = {},
+                    .pools = {}};
+  std::uint64_t capacity = 0;
+  for (std::size_t i = first; i < last; ++i) {
+    snapshot.workers += pools_[i]->workers;
+    capacity += pools_[i]->max_requests;
+  }
+  snapshot.queue_capacity = capacity > snapshot.workers ? capacity - snapshot.workers : 0;
+  if (!query.pool.empty() && named_pools) {
+    const PoolStats& pool = figures[first];
+    snapshot.pool = pool.name;
+    snapshot.stats.requests_admitted = pool.requests_admitted;
+    snapshot.stats.requests_overloaded = pool.requests_overloaded;
+    snapshot.stats.requests_running = pool.requests_running;
+    snapshot.stats.requests_queued = pool.requests_queued;
+    snapshot.stats.requests_running_max = pool.requests_running_max;
+    snapshot.stats.requests_queued_max = pool.requests_queued_max;
+    snapshot.stats.slow_requests = pool.slow_requests;
+  }
+  if (named_pools) {
+    snapshot.pools.assign(figures.begin() + static_cast<std::ptrdiff_t>(first),
+                          figures.begin() + static_cast<std::ptrdiff_t>(last));
+  }
+  if (query.full) {
+    for (std::size_t i = first; i < last; ++i) {
+      const WorkerBoard& board = pools_[i]->board;
+      if (!board.detailed()) continue;
+      for (WorkerSnapshot& worker : board.snapshot()) {
+        worker.pool = pools_[i]->name;
+        snapshot.worker.push_back(std::move(worker));
+      }
+    }
+  }
   const Page page = render(snapshot, query);
   std::string response = "Status: 200 OK\r\nContent-Type: " + page.content_type + "\r\n";
   response.append(kNoCache).append("\r\n").append(page.body);
@@ -109,27 +169,35 @@ std::string BuiltinPages::status_page(std::span<const protocol::NameValue> param
 }
 
 void BuiltinPages::sweep() noexcept {
-  if (config_.slow_request_threshold.count() <= 0) return;
   try {
-    for (const WorkerBoard::Slow& slow : board_.take_slow(config_.slow_request_threshold)) {
-      logger_.log(LogLevel::Warning, "conn {} req {}: slow: running for {} ms on worker {}: {} {}",
-                  slow.connection_id, slow.request_id, slow.running.count(), slow.worker,
-                  logfmt_value(slow.method), logfmt_value(slow.uri));
-      const auto now = std::chrono::steady_clock::now();
-      if (!stacks_ || (last_stack_ && now - *last_stack_ < kStackInterval)) continue;
-      last_stack_ = now;
-      const std::vector<std::string> frames = stack_of(slow.thread, kStackWait);
-      if (frames.empty()) {
-        logger_.log(LogLevel::Warning, "conn {} req {}: no stack of worker {}: it did not answer",
-                    slow.connection_id, slow.request_id, slow.worker);
-      }
-      for (std::size_t i = 0; i < frames.size(); ++i) {
-        logger_.log(LogLevel::Warning, "conn {} req {}: stack of worker {}: #{} {}",
-                    slow.connection_id, slow.request_id, slow.worker, i, frames[i]);
-      }
+    for (const auto& pool : pools_) {
+      if (pool->slow_request_threshold.count() > 0) sweep(*pool);
     }
   } catch (const std::exception&) {
     // Out of memory while copying the report: nothing to log it with either.
+  }
+}
+
+void BuiltinPages::sweep(dispatch::PoolState& pool) {
+  const std::vector<WorkerBoard::Slow> slow_ones = pool.board.take_slow(pool.slow_request_threshold);
+  if (pool.own_figures) Counters::add(pool.counters.slow, slow_ones.size());
+  for (const WorkerBoard::Slow& slow : slow_ones) {
+    logger_.log(LogLevel::Warning, "conn {} req {}: slow: running for {} ms on worker {}{}: {} {}",
+                slow.connection_id, slow.request_id, slow.running.count(), slow.worker,
+                pool.own_figures ? " of pool " + pool.name : std::string(),
+                logfmt_value(slow.method), logfmt_value(slow.uri));
+    const auto now = std::chrono::steady_clock::now();
+    if (!stacks_ || (last_stack_ && now - *last_stack_ < kStackInterval)) continue;
+    last_stack_ = now;
+    const std::vector<std::string> frames = stack_of(slow.thread, kStackWait);
+    if (frames.empty()) {
+      logger_.log(LogLevel::Warning, "conn {} req {}: no stack of worker {}: it did not answer",
+                  slow.connection_id, slow.request_id, slow.worker);
+    }
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      logger_.log(LogLevel::Warning, "conn {} req {}: stack of worker {}: #{} {}",
+                  slow.connection_id, slow.request_id, slow.worker, i, frames[i]);
+    }
   }
 }
 

@@ -14,6 +14,9 @@
 #include <span>
 #include <string>
 
+#include <vector>
+
+#include "dispatch/pool.hpp"
 #include "fcgimux/config.hpp"
 #include "fcgimux/protocol.hpp"
 #include "observe/counters.hpp"
@@ -28,11 +31,11 @@ class BuiltinPages {
   // status and ping paths are the same.
   static void check(const Config& config);
 
-  // `config`, `counters`, `logger` and `board` must outlive this object. `workers`: the pool's
-  // size. `board`: the one the workers keep, detailed when the status page or the slow log is
-  // on.
+  // `config`, `counters`, `logger` and `pools` must outlive this object. `pools`: the
+  // server's, the default first, each with the board its workers keep (detailed when the
+  // status page or a slow log is on).
   BuiltinPages(const Config& config, Counters& counters, const util::Logger& logger,
-               unsigned workers, WorkerBoard& board);
+               const std::vector<std::unique_ptr<dispatch::PoolState>>& pools);
 
   // The complete CGI response (header block and body) when a request in `role` with `params`
   // (complete) asks for the status or the ping page; nothing for any other request. The
@@ -41,7 +44,8 @@ class BuiltinPages {
                                     std::span<const protocol::NameValue> params,
                                     std::uint64_t connection_id, std::uint16_t request_id);
 
-  // Logs, once each, the requests running past Config::slow_request_threshold, and the stack
+  // Logs, once each, the requests running past their pool's slow_request_threshold, and the
+  // stack
   // of the first one's worker as it runs (observe/stack_trace.hpp): one stack every
   // kStackInterval at most, since taking one interrupts the worker and holds the I/O thread
   // up to kStackWait. Out of memory, it logs nothing this time (and those requests count as
@@ -52,14 +56,16 @@ class BuiltinPages {
   static constexpr std::chrono::milliseconds kStackWait{100};
 
  private:
+  // The status page's whole response; a 404 when it asks for a pool there is not.
   std::string status_page(std::span<const protocol::NameValue> params) const;
+  // Logs the requests of `pool` running past its threshold (see sweep()).
+  void sweep(dispatch::PoolState& pool);
 
   const Config& config_;
   Counters& counters_;
   const util::Logger& logger_;
-  const unsigned workers_;
   const std::chrono::system_clock::time_point started_;
-  WorkerBoard& board_;
+  const std::vector<std::unique_ptr<dispatch::PoolState>>& pools_;
   const bool stacks_;  // the slow log takes stacks: it is on, and SIGURG was free for it
   std::optional<std::chrono::steady_clock::time_point> last_stack_;
 };

@@ -8,9 +8,9 @@
 
 namespace fcgimux::observe {
 
-// The live counters behind Server::stats(), and the admission count. Each is updated with a
-// relaxed atomic add by the thread that sees the event: the I/O thread for connections,
-// admission and bytes, workers for running and finishing handlers.
+// The live counters behind Server::stats() (each pool's admission count is in PoolCounters).
+// Each is updated with a relaxed atomic add by the thread that sees the event: the I/O thread
+// for connections, admission and bytes, workers for running and finishing handlers.
 // Threading: Thread-safe.
 struct Counters {
   using Counter = std::atomic<std::uint64_t>;
@@ -39,10 +39,6 @@ struct Counters {
   Counter slow_requests{0};
   Counter streams_open{0};  // raised by a worker at detach, only below Config::max_streams
   Counter stream_writes_dropped{0};
-  // Requests admitted and not yet ended: what Config::max_requests bounds. Raised by the I/O
-  // thread at admission, lowered once per request (Exchange::release_slot()) by its worker as
-  // the handler's end goes out, or by the I/O thread for a request no worker ran.
-  Counter requests_in_flight{0};
 
   // Returns the counter's new value.
   static std::uint64_t add(Counter& counter, std::uint64_t n = 1) noexcept {
@@ -58,7 +54,28 @@ struct Counters {
     counter.fetch_sub(n, std::memory_order_relaxed);
   }
 
+  // Every figure but Stats::pools.
   Stats snapshot() const noexcept;
+};
+
+// One worker pool's figures (dispatch/pool.hpp). `in_flight` is always kept: it is the pool's
+// admission count. The others are kept only when the server has several pools: with the
+// default pool alone, they would repeat the server's Counters, which then stand for it, so
+// that a server without pools does no more work per request than before pools existed.
+// Threading: Thread-safe.
+struct PoolCounters {
+  using Counter = Counters::Counter;
+  // Requests admitted and not yet ended: what the pool's max_requests bounds. Raised by the
+  // I/O thread at admission, lowered once per request (Exchange::release_slot()) by its worker
+  // as the handler's end goes out, or by the I/O thread for a request no worker ran.
+  Counter in_flight{0};
+  Counter admitted{0};
+  Counter overloaded{0};
+  Counter running{0};
+  Counter queued{0};
+  Counter running_max{0};
+  Counter queued_max{0};
+  Counter slow{0};
 };
 
 }  // namespace fcgimux::observe

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <iterator>
 
@@ -73,12 +74,46 @@ PoolFields pool_fields(const Snapshot& s) {
                     .slow = s.stats.slow_requests};
 }
 
+// One named pool's fields.
+PoolFields pool_fields(const Snapshot& s, const PoolStats& pool) {
+  const std::uint64_t active = std::min<std::uint64_t>(pool.requests_running, pool.workers);
+  return PoolFields{.start_since = seconds_between(s.start_time, s.now),
+                    .accepted = pool.requests_admitted,
+                    .listen_queue = pool.requests_queued,
+                    .max_listen_queue = pool.requests_queued_max,
+                    .listen_queue_len =
+                        pool.max_requests > pool.workers ? pool.max_requests - pool.workers : 0,
+                    .idle = pool.workers - active,
+                    .active = active,
+                    .total = pool.workers,
+                    .max_active = pool.requests_running_max,
+                    .max_children_reached = pool.requests_overloaded,
+                    .slow = pool.slow_requests};
+}
+
+// `text` as a Prometheus label value: backslash, double quote and line feed escaped.
+std::string label_value(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string_view state_name(const WorkerSnapshot& worker) {
   return worker.running ? "Running" : "Idle";
 }
 
 // One worker's fields, escaped for the format at hand by `escape`.
 struct WorkerFields {
+  std::string pool;
   long pid;
   std::string_view state;
   std::string start_time;
@@ -95,7 +130,8 @@ struct WorkerFields {
 template <class Escape>
 WorkerFields worker_fields(const Snapshot& s, const WorkerSnapshot& w, std::string start_time,
                            Escape escape) {
-  return WorkerFields{.pid = w.thread_id,
+  return WorkerFields{.pool = escape(w.pool),
+                      .pid = w.thread_id,
                       .state = state_name(w),
                       .start_time = std::move(start_time),
                       .start_since = seconds_between(w.started, s.now),
@@ -134,9 +170,9 @@ Page text(const Snapshot& s, bool full) {
   if (!full) return {"text/plain", std::move(out)};
   for (const WorkerSnapshot& worker : s.worker) {
     const WorkerFields w = worker_fields(s, worker, local_time(worker.started), same);
+    out += "\n************************\n";
+    if (!s.pools.empty()) append(out, "pool:                 {}\n", w.pool);
     append(out,
-           "\n"
-           "************************\n"
            "pid:                  {}\n"
            "state:                {}\n"
            "start time:           {}\n"
@@ -179,12 +215,13 @@ Page json(const Snapshot& s, bool full) {
     first = false;
     const WorkerFields w =
         worker_fields(s, worker, std::to_string(epoch_seconds(worker.started)), json_escape);
+    if (!s.pools.empty()) append(out, "{{\"pool\":\"{}\",", w.pool);
     append(out,
-           "{{\"pid\":{},\"state\":\"{}\",\"start time\":{},\"start since\":{},"
+           "{}\"pid\":{},\"state\":\"{}\",\"start time\":{},\"start since\":{},"
            "\"requests\":{},\"request duration\":{},\"request method\":\"{}\","
            "\"request uri\":\"{}\",\"content length\":{},\"user\":\"{}\",\"script\":\"{}\","
            "\"last request cpu\":0.00,\"last request memory\":0}}",
-           w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
+           s.pools.empty() ? "{" : "", w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
            w.content_length, w.user, w.script);
   }
   out += "]}";
@@ -222,8 +259,10 @@ Page xml(const Snapshot& s, bool full) {
   for (const WorkerSnapshot& worker : s.worker) {
     const WorkerFields w =
         worker_fields(s, worker, std::to_string(epoch_seconds(worker.started)), html_escape);
+    out += "<process>";
+    if (!s.pools.empty()) append(out, "<pool>{}</pool>", w.pool);
     append(out,
-           "<process><pid>{}</pid><state>{}</state><start-time>{}</start-time>"
+           "<pid>{}</pid><state>{}</state><start-time>{}</start-time>"
            "<start-since>{}</start-since><requests>{}</requests>"
            "<request-duration>{}</request-duration><request-method>{}</request-method>"
            "<request-uri>{}</request-uri><content-length>{}</content-length><user>{}</user>"
@@ -272,15 +311,20 @@ Page html(const Snapshot& s, const Query& query) {
     return {"text/html", std::move(out)};
   }
   out +=
-      "<table border=\"1\">\n<tr><th>pid</th><th>state</th><th>start time</th>"
+      "<table border=\"1\">\n<tr>";
+  if (!s.pools.empty()) out += "<th>pool</th>";
+  out +=
+      "<th>pid</th><th>state</th><th>start time</th>"
       "<th>start since</th><th>requests</th><th>request duration</th><th>request method</th>"
       "<th>request uri</th><th>content length</th><th>user</th><th>script</th>"
       "<th>last request cpu</th><th>last request memory</th></tr>\n";
   for (const WorkerSnapshot& worker : s.worker) {
     const WorkerFields w =
         worker_fields(s, worker, html_escape(local_time(worker.started)), html_escape);
+    out += "<tr>";
+    if (!s.pools.empty()) append(out, "<td>{}</td>", w.pool);
     append(out,
-           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+           "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>0.00</td><td>0</td></tr>\n",
            w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
            w.content_length, w.user, w.script);
@@ -289,55 +333,81 @@ Page html(const Snapshot& s, const Query& query) {
   return {"text/html", std::move(out)};
 }
 
-// php-fpm's OpenMetrics families, in its order and words (its HELP and TYPE lines included).
+// php-fpm's OpenMetrics families, in its order and words (its HELP and TYPE lines included;
+// phpfpm_up's HELP names the pool, so it is written where the pool is known).
+struct Family {
+  std::string_view name;
+  std::string_view type;
+  std::string_view help;
+  bool type_first = false;  // php-fpm writes this family's TYPE line before its HELP line
+};
+constexpr Family kFamilies[] = {
+    {"up", "gauge", ""},
+    {"start_since", "counter", "The number of seconds since FPM has started."},
+    {"accepted_connections", "counter", "The number of requests accepted by the pool."},
+    {"listen_queue", "gauge", "The number of requests in the queue of pending connections."},
+    {"max_listen_queue", "counter",
+     "The maximum number of requests in the queue of pending connections since FPM has "
+     "started."},
+    {"listen_queue_length", "gauge", "The size of the socket queue of pending connections.",
+     true},
+    {"idle_processes", "gauge", "The number of idle processes."},
+    {"active_processes", "gauge", "The number of active processes."},
+    {"total_processes", "gauge", "The number of idle + active processes."},
+    {"max_active_processes", "counter",
+     "The maximum number of active processes since FPM has started."},
+    {"max_children_reached", "counter",
+     "The number of times, the process limit has been reached, when pm tries to start more "
+     "children (works only for pm 'dynamic' and 'ondemand')."},
+    {"slow_requests", "counter",
+     "The number of requests that exceeded your 'request_slowlog_timeout' value."},
+};
+
+// The values of kFamilies, in its order.
+std::array<std::uint64_t, std::size(kFamilies)> family_values(const PoolFields& p) {
+  return {1,
+          static_cast<std::uint64_t>(p.start_since),
+          p.accepted,
+          p.listen_queue,
+          p.max_listen_queue,
+          p.listen_queue_len,
+          p.idle,
+          p.active,
+          p.total,
+          p.max_active,
+          p.max_children_reached,
+          p.slow};
+}
+
 void phpfpm_metrics(std::string& out, const Snapshot& s) {
-  const PoolFields p = pool_fields(s);
-  append(out,
-         "# HELP phpfpm_up Could pool {} using a static PM on PHP-FPM be reached?\n"
-         "# TYPE phpfpm_up gauge\n"
-         "phpfpm_up 1\n"
-         "# HELP phpfpm_start_since The number of seconds since FPM has started.\n"
-         "# TYPE phpfpm_start_since counter\n"
-         "phpfpm_start_since {}\n"
-         "# HELP phpfpm_accepted_connections The number of requests accepted by the pool.\n"
-         "# TYPE phpfpm_accepted_connections counter\n"
-         "phpfpm_accepted_connections {}\n"
-         "# HELP phpfpm_listen_queue The number of requests in the queue of pending "
-         "connections.\n"
-         "# TYPE phpfpm_listen_queue gauge\n"
-         "phpfpm_listen_queue {}\n"
-         "# HELP phpfpm_max_listen_queue The maximum number of requests in the queue of "
-         "pending connections since FPM has started.\n"
-         "# TYPE phpfpm_max_listen_queue counter\n"
-         "phpfpm_max_listen_queue {}\n"
-         "# TYPE phpfpm_listen_queue_length gauge\n"
-         "# HELP phpfpm_listen_queue_length The size of the socket queue of pending "
-         "connections.\n"
-         "phpfpm_listen_queue_length {}\n"
-         "# HELP phpfpm_idle_processes The number of idle processes.\n"
-         "# TYPE phpfpm_idle_processes gauge\n"
-         "phpfpm_idle_processes {}\n"
-         "# HELP phpfpm_active_processes The number of active processes.\n"
-         "# TYPE phpfpm_active_processes gauge\n"
-         "phpfpm_active_processes {}\n"
-         "# HELP phpfpm_total_processes The number of idle + active processes.\n"
-         "# TYPE phpfpm_total_processes gauge\n"
-         "phpfpm_total_processes {}\n"
-         "# HELP phpfpm_max_active_processes The maximum number of active processes since FPM "
-         "has started.\n"
-         "# TYPE phpfpm_max_active_processes counter\n"
-         "phpfpm_max_active_processes {}\n"
-         "# HELP phpfpm_max_children_reached The number of times, the process limit has been "
-         "reached, when pm tries to start more children (works only for pm 'dynamic' and "
-         "'ondemand').\n"
-         "# TYPE phpfpm_max_children_reached counter\n"
-         "phpfpm_max_children_reached {}\n"
-         "# HELP phpfpm_slow_requests The number of requests that exceeded your "
-         "'request_slowlog_timeout' value.\n"
-         "# TYPE phpfpm_slow_requests counter\n"
-         "phpfpm_slow_requests {}\n",
-         s.pool, p.start_since, p.accepted, p.listen_queue, p.max_listen_queue, p.listen_queue_len,
-         p.idle, p.active, p.total, p.max_active, p.max_children_reached, p.slow);
+  // One sample per family, unlabelled, for a server without named pools; else one per pool.
+  struct Sample {
+    std::string labels;
+    std::array<std::uint64_t, std::size(kFamilies)> values;
+  };
+  std::vector<Sample> samples;
+  if (s.pools.empty()) {
+    samples.push_back({"", family_values(pool_fields(s))});
+  } else {
+    for (const PoolStats& pool : s.pools) {
+      samples.push_back({fmt::format("{{pool=\"{}\"}}", label_value(pool.name)),
+                         family_values(pool_fields(s, pool))});
+    }
+  }
+  for (std::size_t i = 0; i < std::size(kFamilies); ++i) {
+    const Family& family = kFamilies[i];
+    const std::string help =
+        i == 0 ? fmt::format("Could pool {} using a static PM on PHP-FPM be reached?", s.pool)
+               : std::string(family.help);
+    if (family.type_first) {
+      append(out, "# TYPE phpfpm_{0} {1}\n# HELP phpfpm_{0} {2}\n", family.name, family.type, help);
+    } else {
+      append(out, "# HELP phpfpm_{0} {2}\n# TYPE phpfpm_{0} {1}\n", family.name, family.type, help);
+    }
+    for (const Sample& sample : samples) {
+      append(out, "phpfpm_{}{} {}\n", family.name, sample.labels, sample.values[i]);
+    }
+  }
 }
 
 Page openmetrics(const Snapshot& s) {
@@ -351,6 +421,11 @@ void metric(std::string& out, std::string_view name, std::string_view type, std:
             std::uint64_t value) {
   append(out, "# HELP fcgimux_{0} {1}\n# TYPE fcgimux_{0} {2}\nfcgimux_{0} {3}\n", name, help, type,
          value);
+}
+
+// `pool="NAME",` for a worker's metric when the server has named pools; else nothing.
+std::string pool_label(const Snapshot& s, const WorkerSnapshot& w) {
+  return s.pools.empty() ? std::string() : fmt::format("pool=\"{}\",", label_value(w.pool));
 }
 
 Page prometheus(const Snapshot& s, bool full) {
@@ -409,13 +484,15 @@ Page prometheus(const Snapshot& s, bool full) {
         "# HELP fcgimux_worker_busy Whether the worker runs a request.\n"
         "# TYPE fcgimux_worker_busy gauge\n";
     for (const WorkerSnapshot& w : s.worker) {
-      append(out, "fcgimux_worker_busy{{worker=\"{}\"}} {}\n", w.index, w.running ? 1 : 0);
+      append(out, "fcgimux_worker_busy{{{}worker=\"{}\"}} {}\n", pool_label(s, w), w.index,
+             w.running ? 1 : 0);
     }
     out +=
         "# HELP fcgimux_worker_requests_total Requests the worker began.\n"
         "# TYPE fcgimux_worker_requests_total counter\n";
     for (const WorkerSnapshot& w : s.worker) {
-      append(out, "fcgimux_worker_requests_total{{worker=\"{}\"}} {}\n", w.index, w.requests);
+      append(out, "fcgimux_worker_requests_total{{{}worker=\"{}\"}} {}\n", pool_label(s, w),
+             w.index, w.requests);
     }
   }
   return {"text/plain; version=0.0.4; charset=utf-8", std::move(out)};
@@ -463,6 +540,7 @@ Query parse_query(std::string_view query_string) {
     if (key == "openmetrics") openmetrics = true;
     if (key == "prometheus") prom = true;
     if (key == "full") query.full = true;
+    if (key == "pool" && equals != std::string_view::npos) query.pool = pair.substr(equals + 1);
     if (key == "refresh" && equals != std::string_view::npos) {
       const std::string_view value = pair.substr(equals + 1);
       unsigned seconds = 0;

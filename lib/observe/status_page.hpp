@@ -18,7 +18,12 @@
 //   max active processes  Stats::requests_running_max
 //   max children reached  Stats::requests_overloaded (refused past max_requests)
 //   slow requests         Stats::slow_requests
-// and per worker under ?full: pid (the worker's thread id), state ("Idle" or "Running"),
+// With named pools (Config::pools), `?pool=NAME` shows that pool alone in the same fields (its
+// workers, queue and figures, php-fpm's one status page per pool), and without it the page
+// shows the whole server under Config::pool_name; Prometheus and OpenMetrics then give each
+// php-fpm family one sample per pool with a `pool` label, and every worker under ?full names
+// its pool. A server without named pools shows exactly what it did before they existed.
+// And per worker under ?full: pid (the worker's thread id), state ("Idle" or "Running"),
 // start time and since (the worker's), requests, request duration (µs), method, URI, content
 // length, user (REMOTE_USER), script (SCRIPT_FILENAME); last request cpu and memory are
 // always 0 (a thread's CPU time costs a system call per request to read, and threads share
@@ -42,6 +47,7 @@ enum class Format : unsigned char { Text, Json, Xml, Html, OpenMetrics, Promethe
 struct Query {
   Format format = Format::Text;
   bool full = false;
+  std::string pool{};  // ?pool=NAME, as it is in the query string; empty: the whole server
   unsigned refresh_seconds = 5;  // ?html: the page reloads itself this often; 0 = never
 };
 Query parse_query(std::string_view query_string);
@@ -54,7 +60,10 @@ struct Snapshot {
   Stats stats;
   unsigned workers = 0;
   std::uint64_t queue_capacity = 0;             // listen queue len
-  std::vector<observe::WorkerSnapshot> worker;  // by index; read only with Query::full
+  std::vector<observe::WorkerSnapshot> worker;  // by pool, then index; read only with Query::full
+  // Empty when the server has no named pools; else the pools shown (every one, or the one
+  // asked for), each with the name its workers carry in WorkerSnapshot::pool.
+  std::vector<PoolStats> pools{};
 };
 
 struct Page {

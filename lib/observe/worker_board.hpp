@@ -42,7 +42,8 @@ namespace fcgimux::observe {
 
 // One worker as a reader sees it: copied out of its slot, so it can be read without locks.
 struct WorkerSnapshot {
-  unsigned index = 0;
+  std::string_view pool;  // its pool's name, filled in by whoever knows it; empty until then
+  unsigned index = 0;     // within its pool
   long thread_id = 0;  // the worker thread's Linux thread id (gettid()); 0 until it started
   std::chrono::system_clock::time_point started;  // when the worker thread started
   bool running = false;                           // running a request now (else idle)

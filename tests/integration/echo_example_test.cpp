@@ -82,11 +82,39 @@ TEST_CASE("the echo example serves the status and ping pages and an access log w
   CHECK(echo.wait() == 0);
 }
 
+TEST_CASE("the echo example runs a route on a pool of its own with --pool", "[integration][pools]") {
+  ChildProcess echo({FCGIMUX_ECHO_BINARY, "--listen", "tcp:127.0.0.1:0", "--workers", "2",
+                     "--status-path", "/status", "--pool", "slow:/slow:3:5", "--pool",
+                     "upload:/upload:1"});
+  const std::string address = listening_address(echo);
+
+  FcgiClient client(address);
+  for (const char* path : {"/slow", "/slow/x", "/upload", "/other"}) {
+    const Response response = client.request({{"SCRIPT_NAME", path}, {"QUERY_STRING", "size=1"}});
+    REQUIRE(response.end.has_value());
+    CHECK(parse_cgi_response(response.out).body == "x");
+  }
+  const Response status = client.request(
+      {{"SCRIPT_NAME", "/status"}, {"QUERY_STRING", "json&pool=slow"}, {"REQUEST_METHOD", "GET"}});
+  REQUIRE(status.end.has_value());
+  const std::string body = parse_cgi_response(status.out).body;
+  CHECK_THAT(body, Catch::Contains("\"pool\":\"slow\","));
+  CHECK_THAT(body, Catch::Contains("\"accepted conn\":2,"));
+  CHECK_THAT(body, Catch::Contains("\"listen queue len\":2,"));
+  CHECK_THAT(body, Catch::Contains("\"total processes\":3,"));
+
+  echo.signal(SIGTERM);
+  CHECK(echo.wait() == 0);
+}
+
 TEST_CASE("the echo example fails with a message on bad arguments", "[integration]") {
   const std::vector<std::string> arguments = GENERATE(
       std::vector<std::string>{"--bogus"}, std::vector<std::string>{"--listen"},
       std::vector<std::string>{"--workers", "many"}, std::vector<std::string>{"--slow-ms", "soon"},
       std::vector<std::string>{"--status-path", "status"},
+      std::vector<std::string>{"--pool", "slow:/slow"},
+      std::vector<std::string>{"--pool", "slow:/slow:two"},
+      std::vector<std::string>{"--pool", "slow:slow:2"},
       std::vector<std::string>{"--listen", "nonsense:1"},
       std::vector<std::string>{"--listen", "unix:/nonexistent-fcgimux-dir/echo.sock"});
   CAPTURE(arguments);

@@ -45,7 +45,6 @@ inline std::string run_handler(const ParamList& params,
                                           .logger = logger,
                                           .params_budget = 64 * 1024,
                                           .body_budget = 64 * 1024,
-                                          .queue_timeout = std::chrono::milliseconds(0),
                                           .access_log = false,
                                           .body_buffers = nullptr};
   RecordingOutput output;

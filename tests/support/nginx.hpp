@@ -30,10 +30,12 @@ inline constexpr std::string_view kNginxFastcgiParams = "/etc/nginx/fastcgi_para
 class NginxFrontend {
  public:
   // Passes every request to `upstream` ("tcp:HOST:PORT" or "unix:PATH") and accepts bodies up
-  // to `client_max_body_size` (nginx syntax, e.g. "64m"). Throws TestError when nginx does not
+  // to `client_max_body_size` (nginx syntax, e.g. "64m"), holding `worker_connections`
+  // connections at most (clients and upstream together). Throws TestError when nginx does not
   // start listening.
-  NginxFrontend(std::string_view upstream, std::string_view client_max_body_size)
-      : port_(free_port()) {
+  NginxFrontend(std::string_view upstream, std::string_view client_max_body_size,
+                int worker_connections = 64)
+      : port_(free_port()), worker_connections_(worker_connections) {
     std::filesystem::copy_file(kNginxFastcgiParams, dir_.path() / "fastcgi_params");
     const std::filesystem::path conf = dir_.path() / "nginx.conf";
     std::ofstream(conf) << config(upstream, client_max_body_size);
@@ -79,7 +81,7 @@ master_process off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log info;
-events {{ worker_connections 64; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
   access_log off;
   client_body_temp_path {dir}/client_body;
@@ -102,7 +104,8 @@ http {{
 )",
                        fmt::arg("dir", dir), fmt::arg("temp_paths", temp_paths),
                        fmt::arg("upstream", nginx_address(upstream)), fmt::arg("port", port_),
-                       fmt::arg("client_max_body_size", client_max_body_size));
+                       fmt::arg("client_max_body_size", client_max_body_size),
+                       fmt::arg("worker_connections", worker_connections_));
   }
 
   // nginx spells "tcp:HOST:PORT" as "HOST:PORT" and "unix:PATH" as it is.
@@ -112,6 +115,7 @@ http {{
 
   TempDir dir_;
   int port_;
+  int worker_connections_;
   std::optional<ChildProcess> process_;
 };
 

@@ -46,6 +46,23 @@ TEST_CASE("a refused request's access line says why after its result", "[observe
         "result=refused reason=params_too_large conn=7 req=2");
 }
 
+TEST_CASE("an access line names its pool last when the server has named pools", "[observe]") {
+  const AccessEntry entry{.method = "GET",
+                          .uri = "/slow",
+                          .status = 200,
+                          .bytes = 2,
+                          .duration = 0ns,
+                          .queue_wait = 0ns,
+                          .result = "ok",
+                          .reason = "",
+                          .connection_id = 5,
+                          .request_id = 1,
+                          .pool = "slow reports"};
+  CHECK(access_line(entry) ==
+        "access method=GET uri=/slow status=200 bytes=2 duration_ms=0.000 queue_ms=0.000 "
+        "result=ok conn=5 req=1 pool=\"slow reports\"");
+}
+
 TEST_CASE("a logfmt value is quoted and escaped when it must be", "[observe]") {
   CHECK(logfmt_value("/plain/path") == "/plain/path");
   CHECK(logfmt_value("") == "\"\"");
