@@ -507,14 +507,18 @@ bool Connection::deliver(const dispatch::Notice& notice) noexcept {
       break;
     case dispatch::Notice::Kind::Cut: {
       const std::uint16_t request_id = exchange.id();
+      // At the shutdown deadline one Warning has counted them all (ServerCore::begin_drain):
+      // a thousand open streams cut there make a line each at Info, not a thousand warnings.
+      const bool shutdown = exchange.stop_reason() == dispatch::StopReason::Shutdown;
+      const LogLevel level = shutdown ? LogLevel::Info : LogLevel::Warning;
+      const std::string_view cause = shutdown ? "the server's stop" : "its request_timeout";
       remove(exchange);
       try {
-        close(LogLevel::Warning,
-              fmt::format("response to request {} cut short by the server's stop, so it gets no "
-                          "END_REQUEST",
-                          request_id));
+        close(level, fmt::format("response to request {} cut short by {}, so it gets no "
+                                 "END_REQUEST",
+                                 request_id, cause));
       } catch (const std::exception&) {
-        close(LogLevel::Warning, "a response cut short by the server's stop");
+        close(level, "a response cut short");
       }
       break;
     }
