@@ -18,6 +18,11 @@
 // --hold seconds: the application's memory per idle connection can be read meanwhile. A line
 // goes out when every connection has its answer (or has failed), another when the hold ends.
 //
+// --streams N does the same with requests whose responses do not end (an event stream, e.g.
+// "--query stream=1" against bench/echo_server.cpp): a stream counts as open once its CGI
+// header block has arrived, and is never timed out after that. While it holds them, it counts
+// the events (blank-line-terminated, text/event-stream) the streams receive.
+//
 // Output: one line of key=value pairs on stdout per report, for scripts (bench/run).
 // Usage: see kUsage. Depends only on the public codec (fcgimux/protocol.hpp) and POSIX.
 
@@ -76,7 +81,8 @@ constexpr std::string_view kUsage =
     "  --timeout-ms T    a request unanswered for T ms is a timeout (default 5000)\n"
     "  --threads T       client threads, each with its share of the connections (default 1)\n"
     "  --idle N          open N connections, one request each, then hold them idle\n"
-    "  --hold S          seconds to hold idle connections, at most 600 (default 10)\n";
+    "  --streams N       open N connections, one streaming request each, then hold them\n"
+    "  --hold S          seconds to hold idle connections or streams, at most 600 (default 10)\n";
 
 constexpr double kMaxSeconds = 600;
 constexpr std::size_t kMaxInflight = 1000;
@@ -106,6 +112,7 @@ struct Options {
   std::chrono::milliseconds timeout{5000};
   std::size_t threads = 1;
   std::optional<std::size_t> idle;
+  std::optional<std::size_t> streams;
   double hold_s = 10;
 };
 
@@ -179,6 +186,10 @@ std::optional<Options> parse_options(std::span<char*> args) {
       std::size_t count = 0;
       ok = parse_number(value, count) && count > 0;
       options.idle = count;
+    } else if (flag == "--streams") {
+      std::size_t count = 0;
+      ok = parse_number(value, count) && count > 0;
+      options.streams = count;
     } else if (flag == "--hold") {
       ok = parse_seconds(value, options.hold_s);
     } else {
@@ -434,6 +445,7 @@ struct Slot {
   bool body_ok = true;
   int http_status = 200;
   std::size_t body_bytes = 0;
+  char last_body_byte = 0;  // streams: to find a "\n\n" split between two reads
 };
 
 struct Connection {
@@ -464,14 +476,16 @@ struct Shared {
 // Threading: one per thread; touches only its own connections and the atomics in Shared.
 class Client {
  public:
+  // `streaming`: responses do not end (see --streams).
   Client(const Address& address, const Workload& workload, std::size_t connections,
          std::size_t inflight, std::chrono::milliseconds timeout, Shared& shared,
-         std::optional<std::uint64_t> per_connection)
+         std::optional<std::uint64_t> per_connection, bool streaming = false)
       : address_(address),
         workload_(workload),
         timeout_(timeout),
         shared_(shared),
         per_connection_(per_connection),
+        streaming_(streaming),
         connections_(connections),
         epoll_(epoll_create1(EPOLL_CLOEXEC)),
         buffer_(256 * 1024) {
@@ -506,7 +520,8 @@ class Client {
   }
 
   // Idle: every connection makes one request, then all stay open until `hold_until`.
-  // `on_ready` runs once every connection has its answer or has failed.
+  // `on_ready` runs once every connection has its answer (streaming: its header block) or has
+  // failed.
   template <class OnReady>
   void run_idle(std::chrono::duration<double> hold, OnReady on_ready) {
     std::optional<Clock::time_point> hold_until;
@@ -532,6 +547,18 @@ class Client {
         std::count_if(connections_.begin(), connections_.end(),
                       [](const Connection& c) { return c.state == Connection::State::Open; }));
   }
+  // Streaming: responses whose header block arrived and that have not ended.
+  std::size_t open_streams() const {
+    std::size_t count = 0;
+    for (const Connection& connection : connections_) {
+      count += static_cast<std::size_t>(
+          std::count_if(connection.slots.begin(), connection.slots.end(),
+                        [](const Slot& s) { return s.active && s.headers_done; }));
+    }
+    return count;
+  }
+  // Streaming: events received so far, over every stream.
+  std::uint64_t events() const noexcept { return events_; }
 
  private:
   bool budget_spent() const {
@@ -542,12 +569,20 @@ class Client {
     for (const Connection& connection : connections_) count += connection.active;
     return count;
   }
+  // Whether `slot` waits for an answer: a request in flight, but not a stream already open.
+  bool unanswered(const Slot& slot) const {
+    return slot.active && !(streaming_ && slot.headers_done);
+  }
+  std::size_t unanswered_in(const Connection& connection) const {
+    return static_cast<std::size_t>(std::count_if(connection.slots.begin(), connection.slots.end(),
+                                                  [&](const Slot& s) { return unanswered(s); }));
+  }
   // Idle mode: every connection has made its request and has it answered, or has failed.
   bool settled() const {
     return std::all_of(connections_.begin(), connections_.end(), [&](const Connection& c) {
-      return c.fd < 0
-                 ? c.state == Connection::State::Waiting && c.started_requests > 0
-                 : c.state == Connection::State::Open && c.active == 0 && c.started_requests > 0;
+      return c.fd < 0 ? c.state == Connection::State::Waiting && c.started_requests > 0
+                      : c.state == Connection::State::Open && unanswered_in(c) == 0 &&
+                            c.started_requests > 0;
     });
   }
 
@@ -579,7 +614,10 @@ class Client {
   // In idle mode, requests in flight count against the same cap as pending connects: ten
   // thousand requests at once would measure the server's overload answer, not idle memory.
   void open_waiting(Clock::time_point now) {
-    std::size_t busy = pending_connects_ + (per_connection_ ? in_flight() : 0);
+    std::size_t busy = pending_connects_;
+    if (per_connection_) {
+      for (const Connection& connection : connections_) busy += unanswered_in(connection);
+    }
     for (std::size_t i = 0; i < connections_.size() && busy < kMaxPendingConnects; ++i) {
       Connection& connection = connections_[i];
       if (connection.state != Connection::State::Waiting || now < connection.retry_at) continue;
@@ -795,6 +833,17 @@ class Client {
   }
 
   void take_body(Slot& slot, std::string_view bytes) {
+    if (streaming_) {
+      // text/event-stream (HTML Living Standard §9.2.6): a blank line dispatches an event.
+      for (const char c : bytes) {
+        if (c == '\n' && slot.last_body_byte == '\n') {
+          ++events_;
+          slot.last_body_byte = 0;
+        } else {
+          slot.last_body_byte = c;
+        }
+      }
+    }
     if (workload_.verify && slot.body_ok) {
       const Expectation& expect = workload_.expect;
       if (slot.body_bytes + bytes.size() > expect.size &&
@@ -843,7 +892,7 @@ class Client {
       if (connection.state == Connection::State::Connecting) continue;
       const bool late =
           std::any_of(connection.slots.begin(), connection.slots.end(),
-                      [&](const Slot& s) { return s.active && now - s.started > timeout_; });
+                      [&](const Slot& s) { return unanswered(s) && now - s.started > timeout_; });
       if (late) fail_connection(connection, &Stats::err_timeout);
     }
   }
@@ -875,6 +924,7 @@ class Client {
   std::chrono::milliseconds timeout_;
   Shared& shared_;
   std::optional<std::uint64_t> per_connection_;
+  bool streaming_;
   std::vector<Connection> connections_;
   int epoll_;
   std::vector<std::byte> buffer_;
@@ -885,6 +935,7 @@ class Client {
   Clock::time_point drain_until_;
   Clock::time_point next_timeout_scan_;
   Clock::time_point last_completion_;
+  std::uint64_t events_ = 0;  // streaming
 };
 
 // Raises the soft limit on open files to `wanted`, and the hard limit when allowed (root).
@@ -935,6 +986,41 @@ int run_idle(const Options& options, const Address& address) {
                     std::fflush(stdout);
                   });
   std::printf("phase=end connections=%zu open=%zu\n", count, client.open_connections());
+  return 0;
+}
+
+// Holds options.streams streams for options.hold_s seconds once all are open (or failed).
+// Prints "phase=ready" then, after the hold, "phase=end" with the events the open streams
+// received during the hold, per stream and second.
+int run_streams(const Options& options, const Address& address) {
+  const std::size_t count = *options.streams;
+  raise_file_limit(count + 64);
+  const Workload workload = make_workload(options, 1);
+  Shared shared;
+  shared.start = shared.measure_from = Clock::now();
+  shared.stop_issuing = Clock::time_point::max();
+  Client client(address, workload, count, 1, options.timeout, shared, 1, true);
+  std::uint64_t events_at_ready = 0;
+  Clock::time_point ready_at;
+  client.run_idle(std::chrono::duration<double>(options.hold_s),
+                  [&](const Stats& stats, std::size_t open) {
+                    events_at_ready = client.events();
+                    ready_at = Clock::now();
+                    std::printf("phase=ready connections=%zu open=%zu streams=%zu", count, open,
+                                client.open_streams());
+                    print_errors(stats);
+                    std::printf("\n");
+                    std::fflush(stdout);
+                  });
+  const std::size_t streams = client.open_streams();
+  const double held = std::chrono::duration<double>(Clock::now() - ready_at).count();
+  const auto events = client.events() - events_at_ready;
+  std::printf(
+      "phase=end connections=%zu open=%zu streams=%zu events=%llu"
+      " events_per_stream_s=%.3f\n",
+      count, client.open_connections(), streams, static_cast<unsigned long long>(events),
+      streams > 0 && held > 0 ? static_cast<double>(events) / static_cast<double>(streams) / held
+                              : 0.0);
   return 0;
 }
 
@@ -995,5 +1081,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "loadgen: bad address '%s'\n", options->connect.c_str());
     return 2;
   }
+  if (options->streams) return run_streams(*options, *address);
   return options->idle ? run_idle(*options, *address) : run_load(*options, *address);
 }

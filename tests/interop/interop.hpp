@@ -152,6 +152,61 @@ class Peer {
   std::optional<ChildProcess> process_;
 };
 
+// `values` with where the web server listens: a free loopback port, returned in `port`.
+inline Values with_http(Values values, int& port) {
+  port = free_port();
+  values["http_host"] = "127.0.0.1";
+  values["http_port"] = std::to_string(port);
+  return values;
+}
+
+inline constexpr std::string_view kNginx = "/usr/sbin/nginx";
+
+// nginx (one worker, in the foreground) around the site template `site`, holding
+// `worker_connections` connections at most (clients and upstream together).
+inline void start_nginx(Peer& peer, std::string_view site, const Values& values,
+                        int worker_connections = 1024) {
+  int port = 0;
+  const std::string dir = peer.dir().string();
+  peer.write("site.conf", filled_config(site, with_http(values, port)));
+  // Debian's fastcgi_params, next to the config as in /etc/nginx.
+  peer.write("fastcgi_params", file_text("/etc/nginx/fastcgi_params"));
+  // Every module compiled in wants its own temporary directory; nginx-light leaves some out.
+  ChildProcess version({std::string(kNginx), "-V"});
+  std::string build;
+  while (const auto line = version.read_line()) build += *line;
+  std::string temp_paths;
+  for (const std::string_view module : {"proxy", "uwsgi", "scgi"}) {
+    if (build.find(fmt::format("--without-http_{}_module", module)) == std::string::npos) {
+      temp_paths += fmt::format("  {0}_temp_path {1}/{0};\n", module, dir);
+    }
+  }
+  peer.write("nginx.conf", fmt::format(R"(daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections {worker_connections}; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/client_body;
+  fastcgi_temp_path {dir}/fastcgi;
+{temp_paths}  include {dir}/site.conf;
+}}
+)",
+                                       fmt::arg("dir", dir), fmt::arg("temp_paths", temp_paths),
+                                       fmt::arg("worker_connections", worker_connections)));
+  peer.start({std::string(kNginx), "-p", dir, "-c", dir + "/nginx.conf"});
+  peer.wait_accepting(port);
+}
+
+inline void start_nginx(Peer& peer, std::string_view site, const std::string& fcgi,
+                        int worker_connections = 1024) {
+  const auto [fcgi_host, fcgi_port] = host_and_port(fcgi);
+  start_nginx(peer, site, Values{{"fcgi_host", fcgi_host}, {"fcgi_port", fcgi_port}},
+              worker_connections);
+}
+
 // A Config for a server behind a real client: workers enough for the parallel checks.
 inline Config interop_config() {
   Config config = test_config();

@@ -20,20 +20,11 @@
 namespace fcgimux::test {
 namespace {
 
-constexpr std::string_view kNginx = "/usr/sbin/nginx";
 constexpr std::string_view kHaproxy = "/usr/sbin/haproxy";
 constexpr std::string_view kLighttpd = "/usr/sbin/lighttpd";
 constexpr std::string_view kApache = "/usr/sbin/apache2";
 constexpr std::string_view kApacheModules = "/usr/lib/apache2/modules";
 constexpr std::string_view kCaddy = "/usr/bin/caddy";
-
-// `values` with where the web server listens: a free loopback port, returned in `port`.
-Values with_http(Values values, int& port) {
-  port = free_port();
-  values["http_host"] = "127.0.0.1";
-  values["http_port"] = std::to_string(port);
-  return values;
-}
 
 // Where two application servers listen, as the scale-out templates name them.
 Values two_apps(const std::string& app1, const std::string& app2) {
@@ -43,46 +34,6 @@ Values two_apps(const std::string& app1, const std::string& app2) {
                 {"app1_port", app1_port},
                 {"app2_host", app2_host},
                 {"app2_port", app2_port}};
-}
-
-// nginx (one worker, in the foreground) around the site template `site`.
-void start_nginx(Peer& peer, std::string_view site, const Values& values) {
-  int port = 0;
-  const std::string dir = peer.dir().string();
-  peer.write("site.conf", filled_config(site, with_http(values, port)));
-  // Debian's fastcgi_params, next to the config as in /etc/nginx.
-  peer.write("fastcgi_params", file_text("/etc/nginx/fastcgi_params"));
-  // Every module compiled in wants its own temporary directory; nginx-light leaves some out.
-  ChildProcess version({std::string(kNginx), "-V"});
-  std::string build;
-  while (const auto line = version.read_line()) build += *line;
-  std::string temp_paths;
-  for (const std::string_view module : {"proxy", "uwsgi", "scgi"}) {
-    if (build.find(fmt::format("--without-http_{}_module", module)) == std::string::npos) {
-      temp_paths += fmt::format("  {0}_temp_path {1}/{0};\n", module, dir);
-    }
-  }
-  peer.write("nginx.conf", fmt::format(R"(daemon off;
-master_process off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log info;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/client_body;
-  fastcgi_temp_path {dir}/fastcgi;
-{temp_paths}  include {dir}/site.conf;
-}}
-)",
-                                       fmt::arg("dir", dir), fmt::arg("temp_paths", temp_paths)));
-  peer.start({std::string(kNginx), "-p", dir, "-c", dir + "/nginx.conf"});
-  peer.wait_accepting(port);
-}
-
-void start_nginx(Peer& peer, std::string_view site, const std::string& fcgi) {
-  const auto [fcgi_host, fcgi_port] = host_and_port(fcgi);
-  start_nginx(peer, site, Values{{"fcgi_host", fcgi_host}, {"fcgi_port", fcgi_port}});
 }
 
 // HAProxy around the template `config`, with its runtime API on dir()/admin.sock.

@@ -2,7 +2,8 @@
 
 // go_echo: the echo contract (examples/echo_handler.hpp) on Go's standard net/http/fcgi, which
 // multiplexes: each request runs in its own goroutine. A semaphore caps running handlers at
-// -workers, so that the pool matches fcgimux's and libfcgi's thread count.
+// -workers, so that the pool matches fcgimux's and libfcgi's thread count. A request with
+// "stream=1" in its query gets an event stream instead (see stream), outside the semaphore.
 //
 // Built by bench/run with the standard library only (a go.mod without requires, GOFLAGS=-mod=mod,
 // GOPROXY=off): go build -o go_echo .
@@ -46,7 +47,35 @@ func queryNumber(query, key string) (int, bool) {
 
 type echo struct{ slots chan struct{} }
 
+// stream is bench/run's streams scenario, as fcgimux_bench_echo_server serves it: a
+// text/event-stream response, its header flushed at once, then one event a second, each
+// flushed, until the client leaves (a write fails). It holds no slot of the semaphore, as a
+// detached fcgimux response holds no worker: in Go, one goroutine per open stream.
+func stream(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	flusher := w.(http.Flusher)
+	flusher.Flush()
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ticker.C:
+		case <-r.Context().Done():
+			return
+		}
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: tick\ndata: %d\n\n", n, n); err != nil {
+			return
+		}
+		flusher.Flush()
+	}
+}
+
 func (e echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n, ok := queryNumber(r.URL.RawQuery, "stream"); ok && n == 1 {
+		stream(w, r)
+		return
+	}
 	if e.slots != nil {
 		e.slots <- struct{}{}
 		defer func() { <-e.slots }()
