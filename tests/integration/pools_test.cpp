@@ -285,7 +285,7 @@ TEST_CASE("a stop drains every pool, and at its deadline reaches the queued requ
 }
 
 TEST_CASE("through nginx, a slow route saturating its pool leaves the fast route answering at once",
-          "[integration][pools][nginx]") {
+          "[integration][pools][nginx][latency]") {
   if (!NginxFrontend::available()) return;
   echo::EchoHandler handler;
   LogCapture log;  // 47 refusals, one Warning line each

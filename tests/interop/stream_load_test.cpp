@@ -139,7 +139,7 @@ std::string logs_tail(const Peer& nginx) {
 // The issue's load: 1,000 streams and 4 workers, one publisher thread, 16 clients making
 // ordinary requests meanwhile, which must not wait behind the streams.
 TEST_CASE("a thousand streams get every event in order and ordinary requests go on beside them",
-          "[interop][stream]") {
+          "[interop][stream][latency]") {
   StreamBox box;
   LambdaHandler handler = streaming_handler(box);
   Config config = test_config();
@@ -216,7 +216,7 @@ TEST_CASE("a thousand streams get every event in order and ordinary requests go 
 TEST_CASE(
     "a thousand streams through nginx get every event in order and ordinary requests go on "
     "beside them",
-    "[interop][stream][nginx]") {
+    "[interop][stream][nginx][latency]") {
   if (!installed(kNginx, "nginx-light")) return;
   constexpr std::size_t kStreams = 1'000;
   constexpr int kEvents = 5;

@@ -26,7 +26,7 @@ TEST_CASE("a prefix matches at a path-segment boundary, or plainly when it ends 
   CHECK(path_has_prefix("/anything", "/"));
 }
 
-TEST_CASE("the first pool whose match a request meets takes it; the rest go to the default",
+TEST_CASE("the first pool whose match a request meets takes it, the rest go to the default",
           "[dispatch][pool]") {
   const std::vector<Pool> pools{
       {.name = "auth", .role = Role::Authorizer},
