@@ -5,7 +5,9 @@ namespace fcgimux::io {
 
 std::list<std::string> PiecePool::take(std::string_view bytes) {
   std::list<std::string> one;
-  {
+  // Spares are for pieces that fit them: a larger one would grow a spare past kMostKept, and
+  // pop_front() frees such a piece, so every large write would use up a spare for good.
+  if (bytes.size() <= kMostKept) {
     const std::lock_guard lock(mutex_);
     if (!spare_.empty()) one.splice(one.end(), spare_, spare_.begin());
   }
@@ -42,6 +44,11 @@ void PiecePool::pop_front(std::list<std::string>& queue) noexcept {
 
 void PiecePool::clear(std::list<std::string>& queue) noexcept {
   while (!queue.empty()) pop_front(queue);
+}
+
+std::size_t PiecePool::spares() {
+  const std::lock_guard lock(mutex_);
+  return spare_.size();
 }
 
 }  // namespace fcgimux::io

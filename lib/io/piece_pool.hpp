@@ -25,7 +25,7 @@ class PiecePool {
   PiecePool& operator=(const PiecePool&) = delete;
 
   // Puts a piece holding `bytes` at the back (or the front) of `queue`: a spare one when the
-  // pool has one, else a new one.
+  // pool has one and `bytes` fit in it (kMostKept), else a new one.
   void push_back(std::list<std::string>& queue, std::string_view bytes);
   void push_front(std::list<std::string>& queue, std::string_view bytes);
   // Takes the front piece off `queue`, keeping it for later unless the pool is full or the
@@ -33,6 +33,8 @@ class PiecePool {
   void pop_front(std::list<std::string>& queue) noexcept;
   // Takes every piece off `queue`, as pop_front() does.
   void clear(std::list<std::string>& queue) noexcept;
+  // How many spare pieces it keeps now.
+  std::size_t spares();
 
  private:
   // A piece holding `bytes`, alone in a list, for splicing into a queue.
