@@ -39,10 +39,11 @@ struct Pool {
   /// Requests of this pool admitted at most, running plus queued; one past it is answered as
   /// Config::overload_reply says, whatever the other pools hold. At least 1.
   std::size_t max_requests = 64;
-  /// As Config::queue_timeout, Config::request_timeout and Config::slow_request_threshold, for
-  /// this pool's requests. 0: off.
+  /// As Config::queue_timeout, for this pool's requests. 0: off.
   std::chrono::milliseconds queue_timeout{0};
+  /// As Config::request_timeout, for this pool's requests. 0: off.
   std::chrono::milliseconds request_timeout{0};
+  /// As Config::slow_request_threshold, for this pool's requests. 0: off.
   std::chrono::milliseconds slow_request_threshold{0};
 
   // The match: the pool takes a request when every criterion set here holds; at least one

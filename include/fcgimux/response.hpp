@@ -136,6 +136,7 @@ class ResponseStream {
 
   /// A closed stream.
   ResponseStream() noexcept;
+  /// Takes `other`'s stream; `other` is closed after.
   ResponseStream(ResponseStream&& other) noexcept;
   /// Ends the stream held so far (as the destructor would), then takes `other`'s.
   ResponseStream& operator=(ResponseStream&& other) noexcept;
