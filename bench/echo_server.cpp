@@ -51,7 +51,9 @@ class Publisher {
 
   void add(fcgimux::ResponseStream stream) {
     const std::lock_guard lock(mutex_);
-    if (!thread_.joinable()) thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
+    if (!thread_.joinable()) {
+      thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
+    }
     added_.push_back(std::move(stream));
   }
 

@@ -70,8 +70,8 @@ TEST_CASE("the systemd units pass systemd-analyze verify and socket-activate the
   if (!installed(kSystemdAnalyze, "systemd") || !installed(kSocketActivate, "systemd")) return;
   // The service of one process, and the one of several processes under a supervisor; either
   // is installed as fcgimux.service, the service the socket unit starts.
-  const std::string service = GENERATE(as<std::string>{}, "fcgimux.service",
-                                       "fcgimux-processes.service");
+  const std::string service =
+      GENERATE(as<std::string>{}, "fcgimux.service", "fcgimux-processes.service");
   CAPTURE(service);
   const TempDir dir;
   const int port = free_port();
