@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <span>
 #include <string_view>
@@ -21,6 +22,8 @@
 constexpr std::string_view kUsage =
     "usage: echo [--listen ADDRESS]... [--workers N] [--status-path PATH] [--ping-path PATH]\n"
     "            [--slow-ms N] [--access-log] [--pool NAME:PREFIX:WORKERS[:MAX_REQUESTS]]...\n"
+    "            [--processes N] [--max-requests-per-process N] [--max-rss-mb N]\n"
+    "            [--crash-at-start]\n"
     "  ADDRESS is tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, fd:N or systemd; by default the\n"
     "  socket the process was started with (descriptor 0, systemd), else tcp:127.0.0.1:9000\n"
     "  --status-path PATH  answer the status page (php-fpm's pm.status_path) at SCRIPT_NAME PATH\n"
@@ -30,7 +33,15 @@ constexpr std::string_view kUsage =
     "  --pool NAME:PREFIX:WORKERS[:MAX_REQUESTS]\n"
     "                      run requests whose SCRIPT_NAME starts with PREFIX (at a '/') on a\n"
     "                      pool of their own of WORKERS threads, admitting MAX_REQUESTS at most\n"
-    "                      (default 64); repeatable, the first match wins\n";
+    "                      (default 64); repeatable, the first match wins\n"
+    "  --processes N       serve from N processes, each with the workers above, under a\n"
+    "                      supervisor that restarts a process that dies (SIGHUP: replace\n"
+    "                      them one by one)\n"
+    "  --max-requests-per-process N, --max-rss-mb N\n"
+    "                      with --processes, replace a process past N requests or N MiB\n"
+    "  --crash-at-start    with --processes, every process aborts as it starts (to watch the\n"
+    "                      supervisor back off); a request with crash=segv or crash=abort in\n"
+    "                      its query string crashes the process that runs it\n";
 
 // Parses a decimal number into `out`; false when `value` is not one.
 template <class Number>
@@ -64,6 +75,10 @@ int main(int argc, char** argv) {
       config.access_log = true;
       continue;
     }
+    if (flag == "--crash-at-start") {
+      config.on_process_start = [](unsigned) { std::abort(); };
+      continue;
+    }
     if (flag == "--help") {
       fmt::print("{}", kUsage);
       return 0;
@@ -88,6 +103,22 @@ int main(int argc, char** argv) {
         return 2;
       }
       config.pools.push_back(std::move(pool));
+    } else if (flag == "--processes" && !value.empty()) {
+      if (!parse_number(value, config.processes) || config.processes == 0) {
+        fmt::print(stderr, "echo: --processes wants a number from 1, not '{}'\n", value);
+        return 2;
+      }
+    } else if (flag == "--max-requests-per-process" && !value.empty()) {
+      if (!parse_number(value, config.max_requests_per_process)) {
+        fmt::print(stderr, "echo: --max-requests-per-process wants a number, not '{}'\n", value);
+        return 2;
+      }
+    } else if (flag == "--max-rss-mb" && !value.empty()) {
+      if (!parse_number(value, config.max_rss_per_process)) {
+        fmt::print(stderr, "echo: --max-rss-mb wants a number, not '{}'\n", value);
+        return 2;
+      }
+      config.max_rss_per_process *= 1024 * 1024;
     } else if (flag == "--slow-ms" && !value.empty()) {
       std::uint32_t ms = 0;
       if (!parse_number(value, ms)) {

@@ -7,7 +7,9 @@
 // otherwise. QUERY_STRING may hold, separated by '&':
 //   sleep_ms=N  wait N milliseconds before answering (less if the request is stopped);
 //   size=N      answer with N bytes of 'x';
-//   status=NNN  answer with that HTTP status.
+//   status=NNN  answer with that HTTP status;
+//   crash=segv  die by SIGSEGV (crash=abort: by SIGABRT), taking the process along: for a
+//               server of several processes (Config::processes), whose supervisor replaces it.
 // Without size=, a request with a body is answered with that body, byte for byte, and one
 // without a body with its params, one "NAME=VALUE\n" line each, sorted by name bytewise.
 // Every role is served: an Authorizer is answered like a Responder without a body (200 and
@@ -18,6 +20,8 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
+#include <cstdlib>
 #include <cstddef>
 #include <mutex>
 #include <optional>
@@ -30,17 +34,26 @@
 
 namespace echo {
 
-// The value of `key` in a query string such as "a=1&size=42", when it is a decimal number.
-inline std::optional<std::size_t> query_number(std::string_view query, std::string_view key) {
+// The value of `key` in a query string such as "a=1&size=42".
+inline std::optional<std::string_view> query_value(std::string_view query, std::string_view key) {
   while (!query.empty()) {
     const std::string_view pair = query.substr(0, query.find('&'));
     query.remove_prefix(std::min(query.size(), pair.size() + 1));
     const std::size_t equals = pair.find('=');
-    if (equals == std::string_view::npos || pair.substr(0, equals) != key) continue;
-    const std::string_view digits = pair.substr(equals + 1);
+    if (equals != std::string_view::npos && pair.substr(0, equals) == key) {
+      return pair.substr(equals + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+// The value of `key` in a query string, when it is a decimal number.
+inline std::optional<std::size_t> query_number(std::string_view query, std::string_view key) {
+  if (const std::optional<std::string_view> digits = query_value(query, key)) {
     std::size_t number = 0;
-    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
-    if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+    const char* const last = digits->data() + digits->size();
+    const auto [end, error] = std::from_chars(digits->data(), last, number);
+    if (error != std::errc{} || end != last) return std::nullopt;
     return number;
   }
   return std::nullopt;
@@ -52,6 +65,10 @@ class EchoHandler : public fcgimux::Handler {
  public:
   void handle(fcgimux::Request& request, fcgimux::Response& response) override {
     const std::string_view query = request.param("QUERY_STRING").value_or("");
+    if (const auto crash = query_value(query, "crash")) {
+      if (*crash == "segv") std::raise(SIGSEGV);
+      if (*crash == "abort") std::abort();
+    }
     if (const auto sleep_ms = query_number(query, "sleep_ms")) {
       std::mutex mutex;
       std::condition_variable_any never_notified;

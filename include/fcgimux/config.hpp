@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -101,6 +102,30 @@ struct Config {
   /// least 4: handlers usually wait on I/O (databases, files), so a few more threads than cores
   /// keep the cores busy.
   unsigned workers = 0;
+
+  /// Processes serving requests, each with its own I/O thread and worker pools (the workers and
+  /// pools this Config describes, per process): mod_wsgi's processes × threads. 1 (the default):
+  /// this process serves, nothing is forked. N > 1: run() binds the listeners, then forks N
+  /// children that serve on them (the kernel spreads the connections) while this process only
+  /// supervises: a child that dies is logged and replaced at once (with a back-off, up to 10 s,
+  /// when it dies within a second of starting), so a crashing handler costs its own process's
+  /// requests, not the service. SIGHUP replaces the children one by one, each once its
+  /// replacement is ready. Server::stats() and the status page sum every child's figures.
+  /// docs/guide.md, "Processes and threads", says what may not be shared across the fork.
+  unsigned processes = 1;
+  /// With `processes` > 1, a child that has admitted this many requests is recycled (php-fpm's
+  /// pm.max_requests): its replacement starts first, and once it is ready the child stops
+  /// accepting, drains within `shutdown_timeout` and exits. 0: never.
+  std::uint64_t max_requests_per_process = 0;
+  /// With `processes` > 1, a child whose resident memory passes this many bytes is recycled as
+  /// `max_requests_per_process` says (checked every second). 0: never.
+  std::size_t max_rss_per_process = 0;
+  /// With `processes` > 1, runs in each child after the fork, before its threads start, with
+  /// the child's number (0 to processes - 1; a replacement gets the number of the child it
+  /// replaces): open what each process needs its own of (database connections, random
+  /// generators). An exception it throws ends the child, logged, and it is restarted with a
+  /// back-off.
+  std::function<void(unsigned process)> on_process_start{};
 
   /// Named worker pools, tried in order: a request goes to the first whose match it meets,
   /// when its params are complete and before admission. A request no pool matches goes to the

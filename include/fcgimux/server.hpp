@@ -86,6 +86,11 @@ struct Stats {
   std::uint64_t slow_requests = 0;            ///< total: ran past Config::slow_request_threshold
   std::uint64_t streams_open = 0;  ///< now: detached responses not yet ended (Config::max_streams)
   std::uint64_t stream_writes_dropped = 0;  ///< total: stream writes after a stop or end
+  /// now: processes serving (Config::processes; 1 when this process serves itself)
+  std::uint64_t processes_running = 0;
+  std::uint64_t process_restarts = 0;  ///< total: children that died unasked, replaced
+  /// total: children replaced for max_requests_per_process, max_rss_per_process or SIGHUP
+  std::uint64_t process_recycles = 0;
   /// Each pool's share of the request figures above, the default pool first, then
   /// Config::pools in order. A request refused before a pool was chosen (its params past a
   /// budget) counts in the totals only.

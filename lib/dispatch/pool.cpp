@@ -4,7 +4,7 @@
 namespace fcgimux::dispatch {
 
 PoolState::PoolState(const Pool& spec, Handler& pool_handler, observe::Counters& totals,
-                     bool detailed, bool figures)
+                     bool detailed, bool figures, observe::PoolCounters* elsewhere)
     : name(spec.name),
       workers(spec.workers),
       max_requests(spec.max_requests),
@@ -13,6 +13,7 @@ PoolState::PoolState(const Pool& spec, Handler& pool_handler, observe::Counters&
       slow_request_threshold(spec.slow_request_threshold),
       handler(spec.handler != nullptr ? *spec.handler : pool_handler),
       own_figures(figures),
+      counters(elsewhere != nullptr ? *elsewhere : own_counters),
       queue(spec.workers),
       board(spec.workers, totals, detailed) {}
 

@@ -32,8 +32,9 @@ class PoolState {
   // server's counters, which the board counts slow requests in. `detailed`: the board keeps
   // each request's details (the status page or a slow log is on). `own_figures`: the server has
   // several pools, so this one keeps its own figures besides the server's (PoolCounters).
+  // `figures`: where its counters live when not here (the process's scoreboard slot).
   PoolState(const Pool& spec, Handler& handler, observe::Counters& totals, bool detailed,
-            bool own_figures);
+            bool own_figures, observe::PoolCounters* figures = nullptr);
   PoolState(const PoolState&) = delete;
   PoolState& operator=(const PoolState&) = delete;
 
@@ -50,7 +51,8 @@ class PoolState {
   Handler& handler;
   const bool own_figures;
 
-  observe::PoolCounters counters;
+  observe::PoolCounters own_counters;  // unused when the constructor got `figures`
+  observe::PoolCounters& counters;
   AdmissionQueue queue;  // I/O thread → this pool's workers
   observe::WorkerBoard board;
 };

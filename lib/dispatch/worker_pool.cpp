@@ -34,8 +34,9 @@ bool any_slow_log(const Config& config) noexcept {
 }  // namespace
 
 SharedState::SharedState(const Config& config, unsigned default_workers, Handler& handler,
-                         NoticeQueue::Wake wake, void* context)
+                         NoticeQueue::Wake wake, void* context, Figures figures)
     : logger(config.log_level, config.log),
+      counters(figures.counters != nullptr ? *figures.counters : own_counters),
       notices(wake, context),
       // One buffer per worker: as many bodies as can be read at once. A stream holds at most
       // the body budget plus the record that crossed it; its string may have grown to twice
@@ -53,10 +54,14 @@ SharedState::SharedState(const Config& config, unsigned default_workers, Handler
   const bool detailed = !config.status_path.empty() || any_slow_log(config);
   const bool own_figures = !config.pools.empty();
   pools.reserve(1 + config.pools.size());
+  const auto pool_figures = [&figures](std::size_t i) {
+    return i < figures.pools.size() ? &figures.pools[i] : nullptr;
+  };
   pools.push_back(std::make_unique<PoolState>(default_pool(config, default_workers), handler,
-                                              counters, detailed, own_figures));
+                                              counters, detailed, own_figures, pool_figures(0)));
   for (const Pool& pool : config.pools) {
-    pools.push_back(std::make_unique<PoolState>(pool, handler, counters, detailed, own_figures));
+    pools.push_back(std::make_unique<PoolState>(pool, handler, counters, detailed, own_figures,
+                                                pool_figures(pools.size())));
   }
 }
 

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -35,17 +36,26 @@
 
 namespace fcgimux::dispatch {
 
+// Where a server's counters live when not in its SharedState: the process's scoreboard slot
+// (observe/scoreboard.hpp), with the pools' counters in order.
+struct Figures {
+  observe::Counters* counters = nullptr;
+  std::span<observe::PoolCounters> pools{};
+};
+
 // Threading: the members say; the block itself is shared by the server and every worker.
 struct SharedState {
   // `wake` tells the I/O thread that `notices` has notices (see NoticeQueue). `default_workers`:
   // the default pool's size. `handler`: the server's, for the pools without their own.
+  // `figures`: where the counters live when not here (see Figures).
   SharedState(const Config& config, unsigned default_workers, Handler& handler,
-              NoticeQueue::Wake wake, void* context);
+              NoticeQueue::Wake wake, void* context, Figures figures = {});
   SharedState(const SharedState&) = delete;
   SharedState& operator=(const SharedState&) = delete;
 
-  const util::Logger logger;   // thread-safe
-  observe::Counters counters;  // thread-safe
+  const util::Logger logger;     // thread-safe
+  observe::Counters own_counters;  // unused when Figures gave counters elsewhere
+  observe::Counters& counters;     // thread-safe
   NoticeQueue notices;         // workers → I/O thread
   // The default pool, then Config::pools in order; each with its admission queue (I/O thread
   // → its workers) and its board: each worker's request, which one (always), and its details

@@ -169,6 +169,12 @@ constexpr std::uint64_t kLongestPauseMs = 1'000;
 
 }  // namespace
 
+int Listener::fd() const noexcept {
+  uv_os_fd_t fd = -1;
+  if (!open_ || uv_fileno(&handle_.handle, &fd) != 0) return -1;
+  return fd;
+}
+
 int Listener::open(uv_loop_t& loop, const Options& options, std::string& what) noexcept {
   int rc = 0;
   switch (endpoint_.kind) {

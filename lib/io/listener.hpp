@@ -57,6 +57,9 @@ class Listener {
   // The bound address, ports resolved ("tcp:127.0.0.1:40123").
   std::string local_address() const;
   const Endpoint& endpoint() const noexcept { return endpoint_; }
+  // The listening socket's descriptor once open() succeeded (-1 before), for a child process
+  // to serve on ("fd:N").
+  int fd() const noexcept;
   // Whether connections arrive over TCP/IP (known once open() succeeded: an inherited
   // descriptor may be either).
   bool is_tcp() const noexcept { return tcp_; }

@@ -13,12 +13,23 @@
 #include <utility>
 
 #include "io/server_core.hpp"
+#include "process/supervisor.hpp"
 
 namespace fcgimux {
 
-// The facade's one job is to keep libuv out of the public header.
-struct Server::Impl : io::ServerCore {
-  using io::ServerCore::ServerCore;
+// The facade keeps libuv out of the public header, and picks the server: this process's own
+// (Config::processes = 1) or a supervisor of several.
+struct Server::Impl {
+  Impl(Config config, Handler& handler) {
+    if (config.processes > 1) {
+      supervisor = std::make_unique<process::Supervisor>(std::move(config), handler);
+    } else {
+      core = std::make_unique<io::ServerCore>(std::move(config), handler);
+    }
+  }
+  // Exactly one of the two.
+  std::unique_ptr<io::ServerCore> core;
+  std::unique_ptr<process::Supervisor> supervisor;
 };
 
 Server::Server(Config config, Handler& handler)
@@ -26,13 +37,17 @@ Server::Server(Config config, Handler& handler)
 
 Server::~Server() = default;
 
-void Server::run() { impl_->run(); }
+void Server::run() { impl_->core ? impl_->core->run() : impl_->supervisor->run(); }
 
-void Server::stop() noexcept { impl_->stop(); }
+void Server::stop() noexcept { impl_->core ? impl_->core->stop() : impl_->supervisor->stop(); }
 
-std::vector<std::string> Server::local_endpoints() const { return impl_->local_endpoints(); }
+std::vector<std::string> Server::local_endpoints() const {
+  return impl_->core ? impl_->core->local_endpoints() : impl_->supervisor->local_endpoints();
+}
 
-Stats Server::stats() const { return impl_->stats(); }
+Stats Server::stats() const {
+  return impl_->core ? impl_->core->stats() : impl_->supervisor->stats();
+}
 
 void serve(const Config& config, std::function<void(Request&, Response&)> fn) {
   class FunctionHandler final : public Handler {

@@ -48,6 +48,12 @@ constexpr std::size_t kSparePieces = 256;
 // the server gives up on it.
 constexpr std::chrono::milliseconds kAbandonGrace{1'000};
 
+// How often a child of a server of several processes reads its slot (ServerCore::Place), in
+// milliseconds: how long a supervisor's command waits at most.
+constexpr std::uint64_t kProcessTick = 50;
+
+}  // namespace
+
 unsigned worker_count(unsigned configured) noexcept {
   if (configured != 0) return configured;
   return std::max(4u, 2 * std::thread::hardware_concurrency());
@@ -89,26 +95,49 @@ Config validated(Config config) {
     }
     if (!pool.prefix.empty() && pool.prefix.front() != '/') refuse("the prefix must start with '/'");
   }
+  if (config.processes == 0) throw std::invalid_argument("Config::processes must not be 0");
   observe::BuiltinPages::check(config);
   return config;
 }
 
+namespace {
+
+// Resident memory of this process in bytes (/proc/self/statm); 0 when it cannot be read.
+std::uint64_t resident_bytes() noexcept {
+  const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[128];
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  unsigned long long size = 0;
+  unsigned long long resident = 0;
+  if (std::sscanf(text, "%llu %llu", &size, &resident) != 2) return 0;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
 }  // namespace
 
-ServerCore::ServerCore(Config configuration, Handler& application)
+ServerCore::ServerCore(Config configuration, Handler& application, Place place)
     : config(validated(std::move(configuration))),
       handler(application),
       shared(std::make_shared<dispatch::SharedState>(
           this->config, worker_count(this->config.workers), application,
           [](void* self) noexcept { uv_async_send(&static_cast<ServerCore*>(self)->wake_); },
-          this)),
+          this,
+          place.scoreboard == nullptr
+              ? dispatch::Figures{}
+              : dispatch::Figures{&place.scoreboard->slot(place.slot).counters,
+                                               place.scoreboard->pool_counters(place.slot)})),
       logger(shared->logger),
       counters(shared->counters),
       notices(shared->notices),
       queue(shared->pools.front()->queue),
       exchange_context(shared->exchange_context),
-      pages(this->config, counters, logger, shared->pools),
-      pieces(kSparePieces) {
+      pages(this->config, counters, logger, shared->pools, place.scoreboard),
+      pieces(kSparePieces),
+      place_(place) {
   for (const auto& pool : shared->pools) {
     if (pool->request_timeout.count() > 0) request_timeouts_ = true;
   }
@@ -143,6 +172,7 @@ ServerCore::ServerCore(Config configuration, Handler& application)
   uv_timer_init(&loop, &abandon_timer_);
   uv_timer_init(&loop, &sweep_timer_);
   uv_timer_init(&loop, &watchdog_timer_);
+  uv_timer_init(&loop, &process_timer_);
   loop_handles_open_ = true;
 }
 
@@ -174,7 +204,8 @@ void ServerCore::close_loop_handles() noexcept {
         reinterpret_cast<uv_handle_t*>(&shutdown_timer_),
         reinterpret_cast<uv_handle_t*>(&abandon_timer_),
         reinterpret_cast<uv_handle_t*>(&sweep_timer_),
-        reinterpret_cast<uv_handle_t*>(&watchdog_timer_)}) {
+        reinterpret_cast<uv_handle_t*>(&watchdog_timer_),
+        reinterpret_cast<uv_handle_t*>(&process_timer_)}) {
     uv_close(handle, nullptr);
   }
 }
@@ -234,6 +265,11 @@ void ServerCore::run() {
   {
     dispatch::WorkerPool workers(shared);
     workers_ = &workers;
+    if (place_.scoreboard != nullptr) {
+      place_.scoreboard->slot(place_.slot).state.store(observe::ProcessSlot::State::Ready);
+      uv_timer_start(&process_timer_, on_process_tick, kProcessTick, kProcessTick);
+      uv_unref(reinterpret_cast<uv_handle_t*>(&process_timer_));
+    }
     if (stop_requested_.load()) begin_drain();
     uv_run(&loop, UV_RUN_DEFAULT);
     workers_ = nullptr;
@@ -370,12 +406,7 @@ std::size_t ServerCore::requests_in_flight() const noexcept {
   return total;
 }
 
-Stats ServerCore::stats() const {
-  Stats stats = counters.snapshot();
-  stats.pools.reserve(shared->pools.size());
-  for (const auto& pool : shared->pools) stats.pools.push_back(pool->figures(stats));
-  return stats;
-}
+Stats ServerCore::stats() const { return pages.stats(); }
 
 dispatch::Exchange* ServerCore::make_exchange(std::uint64_t connection_id, std::uint16_t id,
                                               protocol::Role role, bool keep_conn,
@@ -415,6 +446,51 @@ void ServerCore::release_pending_params(std::size_t bytes) noexcept {
 void ServerCore::release_admission(dispatch::Exchange& exchange) noexcept {
   exchange.release_slot();
   finish_if_drained();
+}
+
+// --- a child of a server of several processes ---------------------------------------------------
+
+void ServerCore::on_process_tick(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<ServerCore*>(timer->loop->data);
+  using observe::ProcessSlot;
+  ProcessSlot& slot = self->place_.scoreboard->slot(self->place_.slot);
+  switch (slot.command.load()) {
+    case ProcessSlot::Command::None:
+      break;
+    case ProcessSlot::Command::Drain:
+      self->begin_drain();
+      break;
+    case ProcessSlot::Command::Cancel:
+      self->begin_drain();
+      if (!self->cancelled_by_supervisor_) {
+        self->cancelled_by_supervisor_ = true;
+        self->logger.log(LogLevel::Warning, "stopped again: cancelling every request");
+        self->cancel_all();
+      }
+      break;
+  }
+  // Resident memory is read once a second: it takes a file read.
+  if (++self->process_ticks_ % (1000 / kProcessTick) == 1) {
+    slot.rss_bytes.store(resident_bytes(), std::memory_order_relaxed);
+  }
+  if (slot.state.load() != ProcessSlot::State::Ready) return;
+  const Config& config = self->config;
+  const std::uint64_t admitted = self->counters.requests_admitted.load(std::memory_order_relaxed);
+  const std::uint64_t rss = slot.rss_bytes.load(std::memory_order_relaxed);
+  std::string why;
+  if (config.max_requests_per_process != 0 && admitted >= config.max_requests_per_process) {
+    why = fmt::format("{} requests admitted, max_requests_per_process {}", admitted,
+                      config.max_requests_per_process);
+  } else if (config.max_rss_per_process != 0 && rss > config.max_rss_per_process) {
+    why = fmt::format("resident memory {} bytes, max_rss_per_process {}", rss,
+                      config.max_rss_per_process);
+  }
+  if (why.empty()) return;
+  // The supervisor starts a replacement and, once it is ready, tells this one to drain.
+  ProcessSlot::State ready = ProcessSlot::State::Ready;
+  if (slot.state.compare_exchange_strong(ready, ProcessSlot::State::Retiring)) {
+    self->logger.log(LogLevel::Info, "process {} to be recycled: {}", ::getpid(), why);
+  }
 }
 
 // --- systemd -----------------------------------------------------------------------------------
@@ -506,6 +582,9 @@ void ServerCore::begin_drain() noexcept {
   if (draining_ || listeners_.empty()) return;
   draining_ = true;
   drain_started_ = uv_now(&loop);
+  if (place_.scoreboard != nullptr) {
+    place_.scoreboard->slot(place_.slot).state.store(observe::ProcessSlot::State::Leaving);
+  }
   if (config.notify_systemd) notify_systemd("STOPPING=1");
   logger.log(LogLevel::Info, "draining: {} requests admitted, {} streams open, {} connections open",
              requests_in_flight(), counters.streams_open.load(std::memory_order_relaxed),
@@ -621,6 +700,7 @@ void ServerCore::finish_if_drained() noexcept {
   uv_timer_stop(&abandon_timer_);
   uv_timer_stop(&sweep_timer_);
   uv_timer_stop(&watchdog_timer_);
+  uv_timer_stop(&process_timer_);
   close_loop_handles();
 }
 

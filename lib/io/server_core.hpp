@@ -26,9 +26,23 @@
 #include "io/piece_pool.hpp"
 #include "observe/builtin_pages.hpp"
 #include "observe/counters.hpp"
+#include "observe/scoreboard.hpp"
 #include "util/logger.hpp"
 
 namespace fcgimux::io {
+
+// `config` checked for what a Server refuses (see Server's constructor): throws
+// std::invalid_argument, naming the field.
+Config validated(Config config);
+// The default pool's worker threads for Config::workers (0 picks a number from the cores).
+unsigned worker_count(unsigned configured) noexcept;
+
+// Where a child process of a server of several (Config::processes > 1) keeps its figures and
+// hears its supervisor (process/supervisor.hpp): its slot on the scoreboard.
+struct Place {
+  observe::Scoreboard* scoreboard = nullptr;
+  std::size_t slot = 0;
+};
 
 // The server behind the facade: the uv loop, its listeners and connections, the worker pools
 // and their admission queues.
@@ -37,7 +51,10 @@ namespace fcgimux::io {
 // hand-offs (queue, notices), the counters, the endpoint publication and stop().
 class ServerCore {
  public:
-  ServerCore(Config config, Handler& handler);
+  // `place`: the scoreboard slot of this process when a supervisor forked it; its figures go
+  // there, and every 50 ms the server reads its supervisor's command there and writes whether
+  // it passed a recycling limit (Config::max_requests_per_process, max_rss_per_process).
+  ServerCore(Config config, Handler& handler, Place place = {});
   ~ServerCore();
   ServerCore(const ServerCore&) = delete;
   ServerCore& operator=(const ServerCore&) = delete;
@@ -121,6 +138,8 @@ class ServerCore {
   static void on_stop(uv_async_t* async) noexcept;
   static void on_signal(uv_signal_t* signal, int signum) noexcept;
   static void on_shutdown_deadline(uv_timer_t* timer) noexcept;
+  // Place's check, every 50 ms.
+  static void on_process_tick(uv_timer_t* timer) noexcept;
 
   void bind_listeners();
   void start_sweeping(std::uint64_t interval_ms) noexcept;
@@ -144,9 +163,13 @@ class ServerCore {
   uv_timer_t abandon_timer_{};  // started by cancel_all()
   uv_timer_t sweep_timer_{};    // idle connections and request deadlines
   uv_timer_t watchdog_timer_{};
+  uv_timer_t process_timer_{};  // with a Place: the supervisor's command, the recycling limits
   bool loop_handles_open_ = false;
   bool signals_started_ = false;
 
+  const Place place_;
+  std::uint64_t process_ticks_ = 0;
+  bool cancelled_by_supervisor_ = false;
   std::vector<Endpoint> listen_endpoints_;
   ClientFilter client_filter_;
   std::vector<std::unique_ptr<Listener>> listeners_;

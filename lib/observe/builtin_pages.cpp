@@ -44,12 +44,14 @@ bool any_slow_log(const std::vector<std::unique_ptr<dispatch::PoolState>>& pools
 }  // namespace
 
 BuiltinPages::BuiltinPages(const Config& config, Counters& counters, const util::Logger& logger,
-                           const std::vector<std::unique_ptr<dispatch::PoolState>>& pools)
+                           const std::vector<std::unique_ptr<dispatch::PoolState>>& pools,
+                           const Scoreboard* scoreboard)
     : config_(config),
       counters_(counters),
       logger_(logger),
-      started_(std::chrono::system_clock::now()),
+      started_(scoreboard != nullptr ? scoreboard->started() : std::chrono::system_clock::now()),
       pools_(pools),
+      scoreboard_(scoreboard),
       stacks_(any_slow_log(pools) && enable_stack_traces()) {
   if (any_slow_log(pools) && !stacks_) {
     logger_.log(LogLevel::Warning,
@@ -102,14 +104,28 @@ std::optional<std::string> BuiltinPages::answer(protocol::Role role,
   return response;
 }
 
+Stats BuiltinPages::stats() const {
+  if (scoreboard_ == nullptr) {
+    Stats stats = counters_.snapshot();
+    stats.pools.reserve(pools_.size());
+    for (const auto& pool : pools_) stats.pools.push_back(pool->figures(stats));
+    return stats;
+  }
+  std::vector<PoolStats> shapes;
+  shapes.reserve(pools_.size());
+  for (const auto& pool : pools_) {
+    shapes.push_back(
+        PoolStats{.name = pool->name, .workers = pool->workers, .max_requests = pool->max_requests});
+  }
+  return scoreboard_->stats(shapes, pools_.size() > 1);
+}
+
 std::string BuiltinPages::status_page(std::span<const protocol::NameValue> params) const {
   const Query query = parse_query(param(params, "QUERY_STRING"));
   const bool named_pools = pools_.size() > 1;
-  Stats stats = counters_.snapshot();
-  std::vector<PoolStats> figures;
-  if (named_pools) {
-    for (const auto& pool : pools_) figures.push_back(pool->figures(stats));
-  }
+  Stats stats = this->stats();
+  const std::vector<PoolStats> figures = std::move(stats.pools);
+  stats.pools.clear();
   // The pools shown: every one, or the one asked for.
   std::size_t first = 0;
   std::size_t last = pools_.size();
@@ -133,9 +149,10 @@ std::string BuiltinPages::status_page(std::span<const protocol::NameValue> param
                     .pools = {}};
   std::uint64_t capacity = 0;
   for (std::size_t i = first; i < last; ++i) {
-    snapshot.workers += pools_[i]->workers;
-    capacity += pools_[i]->max_requests;
+    snapshot.workers += figures[i].workers;
+    capacity += figures[i].max_requests;
   }
+  if (scoreboard_ != nullptr) snapshot.processes = scoreboard_->processes();
   snapshot.queue_capacity = capacity > snapshot.workers ? capacity - snapshot.workers : 0;
   if (!query.pool.empty() && named_pools) {
     const PoolStats& pool = figures[first];

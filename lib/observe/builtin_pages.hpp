@@ -13,13 +13,13 @@
 #include <optional>
 #include <span>
 #include <string>
-
 #include <vector>
 
 #include "dispatch/pool.hpp"
 #include "fcgimux/config.hpp"
 #include "fcgimux/protocol.hpp"
 #include "observe/counters.hpp"
+#include "observe/scoreboard.hpp"
 #include "observe/worker_board.hpp"
 #include "util/logger.hpp"
 
@@ -34,8 +34,15 @@ class BuiltinPages {
   // `config`, `counters`, `logger` and `pools` must outlive this object. `pools`: the
   // server's, the default first, each with the board its workers keep (detailed when the
   // status page or a slow log is on).
+  // `scoreboard`: the processes' of a server of several (Config::processes > 1), whose sum
+  // the page shows; null for a server of one process.
   BuiltinPages(const Config& config, Counters& counters, const util::Logger& logger,
-               const std::vector<std::unique_ptr<dispatch::PoolState>>& pools);
+               const std::vector<std::unique_ptr<dispatch::PoolState>>& pools,
+               const Scoreboard* scoreboard = nullptr);
+
+  // Any thread: the server's figures, every pool's included (Server::stats()): this process's,
+  // or the sum over every process of the scoreboard.
+  Stats stats() const;
 
   // The complete CGI response (header block and body) when a request in `role` with `params`
   // (complete) asks for the status or the ping page; nothing for any other request. The
@@ -66,6 +73,7 @@ class BuiltinPages {
   const util::Logger& logger_;
   const std::chrono::system_clock::time_point started_;
   const std::vector<std::unique_ptr<dispatch::PoolState>>& pools_;
+  const Scoreboard* scoreboard_;
   const bool stacks_;  // the slow log takes stacks: it is on, and SIGURG was free for it
   std::optional<std::chrono::steady_clock::time_point> last_stack_;
 };

@@ -54,8 +54,15 @@ struct Counters {
     counter.fetch_sub(n, std::memory_order_relaxed);
   }
 
-  // Every figure but Stats::pools.
+  // Every figure but Stats::pools and the process figures.
   Stats snapshot() const noexcept;
+  // Adds the totals to `into`'s and raises its most-at-once figures to these; leaves the
+  // figures of the moment (open, running, buffered). How a process that ended leaves its
+  // figures to the scoreboard (observe/scoreboard.hpp).
+  void fold_into(Counters& into) const noexcept;
+  // Adds `from`'s figures to `into`'s (the most-at-once ones: the larger), as the scoreboard
+  // sums its processes.
+  static void add(Stats& into, const Stats& from) noexcept;
 };
 
 // One worker pool's figures (dispatch/pool.hpp). `in_flight` is always kept: it is the pool's
@@ -76,6 +83,12 @@ struct PoolCounters {
   Counter running_max{0};
   Counter queued_max{0};
   Counter slow{0};
+
+  // As Counters' (`in_flight` is a figure of the moment).
+  void fold_into(PoolCounters& into) const noexcept;
+  // These figures as the pool of `shape` (its name and limits) keeps them.
+  PoolStats snapshot(PoolStats shape) const noexcept;
+  static void add(PoolStats& into, const PoolStats& from) noexcept;
 };
 
 }  // namespace fcgimux::observe

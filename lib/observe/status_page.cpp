@@ -167,7 +167,26 @@ Page text(const Snapshot& s, bool full) {
          s.pool, local_time(s.start_time), p.start_since, p.accepted, p.listen_queue,
          p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total, p.max_active,
          p.max_children_reached, p.slow);
+  if (!s.processes.empty()) {
+    append(out,
+           "child processes:      {}\n"
+           "process restarts:     {}\n"
+           "process recycles:     {}\n",
+           s.stats.processes_running, s.stats.process_restarts, s.stats.process_recycles);
+  }
   if (!full) return {"text/plain", std::move(out)};
+  for (const ProcessSnapshot& process : s.processes) {
+    append(out,
+           "\n========================\n"
+           "process number:       {}\n"
+           "pid:                  {}\n"
+           "state:                {}\n"
+           "start time:           {}\n"
+           "requests:             {}\n"
+           "memory:               {}\n",
+           process.number, process.pid, process.state, local_time(process.started),
+           process.requests, process.rss_bytes);
+  }
   for (const WorkerSnapshot& worker : s.worker) {
     const WorkerFields w = worker_fields(s, worker, local_time(worker.started), same);
     out += "\n************************\n";
@@ -204,9 +223,25 @@ Page json(const Snapshot& s, bool full) {
          json_escape(s.pool), epoch_seconds(s.start_time), p.start_since, p.accepted,
          p.listen_queue, p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total,
          p.max_active, p.max_children_reached, p.slow);
+  if (!s.processes.empty()) {
+    append(out, ",\"child processes\":{},\"process restarts\":{},\"process recycles\":{}",
+           s.stats.processes_running, s.stats.process_restarts, s.stats.process_recycles);
+  }
   if (!full) {
     out += "}";
     return {"application/json", std::move(out)};
+  }
+  if (!s.processes.empty()) {
+    out += ",\"children\":[";
+    for (const ProcessSnapshot& process : s.processes) {
+      if (&process != &s.processes.front()) out += ",";
+      append(out,
+             "{{\"number\":{},\"pid\":{},\"state\":\"{}\",\"start time\":{},"
+             "\"requests\":{},\"memory\":{}}}",
+             process.number, process.pid, process.state, epoch_seconds(process.started),
+             process.requests, process.rss_bytes);
+    }
+    out += "]";
   }
   out += ", \"processes\":[";
   bool first = true;
@@ -479,6 +514,22 @@ Page prometheus(const Snapshot& s, bool full) {
          t.output_buffered);
   metric(out, "params_pending_bytes", "gauge", "Params held by requests not yet ended.",
          t.params_pending);
+  metric(out, "processes_running", "gauge", "Processes serving (Config::processes).",
+         t.processes_running);
+  metric(out, "process_restarts_total", "counter", "Child processes that died unasked, replaced.",
+         t.process_restarts);
+  metric(out, "process_recycles_total", "counter",
+         "Child processes replaced for their request or memory limit, or a rolling restart.",
+         t.process_recycles);
+  if (full && !s.processes.empty()) {
+    out +=
+        "# HELP fcgimux_process_requests_total Requests the child process admitted.\n"
+        "# TYPE fcgimux_process_requests_total counter\n";
+    for (const ProcessSnapshot& process : s.processes) {
+      append(out, "fcgimux_process_requests_total{{process=\"{}\",pid=\"{}\"}} {}\n",
+             process.number, process.pid, process.requests);
+    }
+  }
   if (full) {
     out +=
         "# HELP fcgimux_worker_busy Whether the worker runs a request.\n"

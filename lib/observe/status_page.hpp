@@ -52,6 +52,16 @@ struct Query {
 };
 Query parse_query(std::string_view query_string);
 
+// One child process of a server of several (Config::processes > 1), from the scoreboard.
+struct ProcessSnapshot {
+  unsigned number = 0;  // Config::on_process_start's argument
+  std::int64_t pid = 0;
+  std::string_view state;  // "Starting", "Ready", "Retiring" or "Leaving"
+  std::chrono::system_clock::time_point started;
+  std::uint64_t requests = 0;  // admitted
+  std::uint64_t rss_bytes = 0;
+};
+
 // The server as the page shows it.
 struct Snapshot {
   std::string_view pool;
@@ -64,6 +74,11 @@ struct Snapshot {
   // Empty when the server has no named pools; else the pools shown (every one, or the one
   // asked for), each with the name its workers carry in WorkerSnapshot::pool.
   std::vector<PoolStats> pools{};
+  // Empty for a server of one process; else every child, by slot. The figures above are then
+  // the sum over all of them, and the text, JSON and Prometheus formats add the process
+  // figures (running, restarts, recycles), with ?full a block per child: the workers listed
+  // are those of the child that answered.
+  std::vector<ProcessSnapshot> processes{};
 };
 
 struct Page {
