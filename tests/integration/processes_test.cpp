@@ -866,6 +866,14 @@ TEST_CASE("the status page counts every request across a crash and a rolling res
           kTimeout, 10ms)) {
     FAIL("the crashed process was not replaced; echo's output:\n" << echo.output());
   }
+  {
+    // The parent logs why, and the request the process was running as it died.
+    const std::vector<Death> died = deaths(echo.lines());
+    REQUIRE(died.size() == 1);
+    CAPTURE(died[0].line);
+    CHECK_THAT(died[0].line, Catch::Contains(kCrashIsSignal ? "signal SIGSEGV, 1 requests in flight"
+                                                            : ", 1 requests in flight"));
+  }
   check_counts(completed + 1);
   send_batch();
   check_counts(completed + 1);
@@ -891,6 +899,12 @@ TEST_CASE("the status page counts every request across a crash and a rolling res
   const std::string page = status.read("json");
   CHECK(json_number(page, "process restarts") == 1);
   CHECK(json_number(page, "process recycles") == kProcesses);
+  // With ?full, each child by its pid.
+  const std::string full = status.read("json&full");
+  CAPTURE(full);
+  for (const ProcessInfo& child : children_of(echo.pid())) {
+    CHECK_THAT(full, Catch::Contains(fmt::format("\"pid\":{},\"state\":\"Ready\"", child.pid)));
+  }
 
   echo.signal(SIGTERM);
   CHECK(echo.wait() == 0);
