@@ -27,7 +27,9 @@
 //
 // Signals: run() ignores SIGPIPE for the whole process (a peer that vanishes must not kill
 // it; the write then fails with EPIPE) and, when Config::handle_signals is set, stops on
-// SIGINT and SIGTERM.
+// SIGINT and SIGTERM. With Config::processes > 1 it also replaces its child processes one by
+// one on SIGHUP, and puts back the handlers it found when it returns; each child ignores
+// SIGHUP and stops on SIGINT and SIGTERM as a single server does.
 
 #include <cstdint>
 #include <memory>

@@ -2,6 +2,7 @@
 #include "observe/counters.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace fcgimux::observe {
 
@@ -60,6 +61,11 @@ constexpr Field<P, PS> kPoolFields[] = {
     {&P::slow, &PS::slow_requests, Kind::Total},
 };
 
+// Every counter is in its table (PoolCounters::in_flight aside): a counter added without a
+// row would be left out of the sums, the folds and the resets.
+static_assert(sizeof(Counters) == std::size(kFields) * sizeof(Counters::Counter));
+static_assert(sizeof(PoolCounters) == (std::size(kPoolFields) + 1) * sizeof(Counters::Counter));
+
 template <class Live, class Fields>
 void fold(const Live& from, Live& into, const Fields& fields) noexcept {
   for (const auto& field : fields) {
@@ -91,9 +97,18 @@ Stats Counters::snapshot() const noexcept {
 
 void Counters::fold_into(Counters& into) const noexcept { fold(*this, into, kFields); }
 
+void Counters::reset() noexcept {
+  for (const auto& field : kFields) (this->*field.counter).store(0, std::memory_order_relaxed);
+}
+
 void Counters::add(Stats& into, const Stats& from) noexcept { sum(into, from, kFields); }
 
 void PoolCounters::fold_into(PoolCounters& into) const noexcept { fold(*this, into, kPoolFields); }
+
+void PoolCounters::reset() noexcept {
+  in_flight.store(0, std::memory_order_relaxed);
+  for (const auto& field : kPoolFields) (this->*field.counter).store(0, std::memory_order_relaxed);
+}
 
 PoolStats PoolCounters::snapshot(PoolStats shape) const noexcept {
   for (const auto& field : kPoolFields) {

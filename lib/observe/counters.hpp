@@ -60,6 +60,8 @@ struct Counters {
   // figures of the moment (open, running, buffered). How a process that ended leaves its
   // figures to the scoreboard (observe/scoreboard.hpp).
   void fold_into(Counters& into) const noexcept;
+  // Every figure back to 0, one atomic store each (a reader may be looking).
+  void reset() noexcept;
   // Adds `from`'s figures to `into`'s (the most-at-once ones: the larger), as the scoreboard
   // sums its processes.
   static void add(Stats& into, const Stats& from) noexcept;
@@ -86,6 +88,7 @@ struct PoolCounters {
 
   // As Counters' (`in_flight` is a figure of the moment).
   void fold_into(PoolCounters& into) const noexcept;
+  void reset() noexcept;
   // These figures as the pool of `shape` (its name and limits) keeps them.
   PoolStats snapshot(PoolStats shape) const noexcept;
   static void add(PoolStats& into, const PoolStats& from) noexcept;

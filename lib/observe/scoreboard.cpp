@@ -101,14 +101,14 @@ std::atomic<std::uint64_t>& Scoreboard::restarts() const noexcept { return heade
 std::atomic<std::uint64_t>& Scoreboard::recycles() const noexcept { return header().recycles; }
 
 void Scoreboard::claim(std::size_t i, unsigned number) noexcept {
-  // A free slot is read by nobody: its figures can be reset one by one.
+  // Readers skip a free slot, so its figures can be reset one by one.
   ProcessSlot& place = slot(i);
-  place.~ProcessSlot();
-  new (&place) ProcessSlot;
-  for (PoolCounters& pool : pool_counters(i)) {
-    pool.~PoolCounters();
-    new (&pool) PoolCounters;
-  }
+  place.pid.store(0, std::memory_order_relaxed);
+  place.command.store(ProcessSlot::Command::None, std::memory_order_relaxed);
+  place.started_ms.store(0, std::memory_order_relaxed);
+  place.rss_bytes.store(0, std::memory_order_relaxed);
+  place.counters.reset();
+  for (PoolCounters& pool : pool_counters(i)) pool.reset();
   place.number.store(number, std::memory_order_relaxed);
   place.state.store(ProcessSlot::State::Starting, std::memory_order_release);
 }

@@ -225,8 +225,47 @@ TEST_CASE("the Prometheus page adds every counter and, with full, each worker", 
     CHECK(line.find_first_not_of("0123456789", space + 1) == std::string::npos);
     ++samples;
   }
-  // php-fpm's 12, workers and one per Stats counter (25), and 2 per worker.
-  CHECK(samples == 12 + 1 + 25 + 4);
+  // php-fpm's 12, workers, one per Stats counter (25), the process figures (3), and 2 per
+  // worker.
+  CHECK(samples == 12 + 1 + 25 + 3 + 4);
+}
+
+TEST_CASE("a server of several processes shows their figures and, with full, each process",
+          "[observe]") {
+  Snapshot s = sample();
+  s.stats.processes_running = 2;
+  s.stats.process_restarts = 5;
+  s.stats.process_recycles = 7;
+  s.processes = {ProcessSnapshot{.number = 0,
+                                 .pid = 4242,
+                                 .state = "Ready",
+                                 .started = s.start_time,
+                                 .requests = 11,
+                                 .rss_bytes = 4096},
+                 ProcessSnapshot{.number = 1,
+                                 .pid = 4243,
+                                 .state = "Retiring",
+                                 .started = s.start_time,
+                                 .requests = 1000,
+                                 .rss_bytes = 8192}};
+  const Page text = render(s, Query{.format = Format::Text, .full = true});
+  CHECK_THAT(text.body, Catch::Contains("child processes:      2\n"
+                                        "process restarts:     5\n"
+                                        "process recycles:     7\n"));
+  CHECK_THAT(text.body, Catch::Contains("process number:       1\n"
+                                        "pid:                  4243\n"
+                                        "state:                Retiring\n"));
+  const Page json = render(s, Query{.format = Format::Json, .full = true});
+  CHECK_THAT(json.body, Catch::Contains(
+                            "\"child processes\":2,\"process restarts\":5,\"process recycles\":7"));
+  CHECK_THAT(json.body, Catch::Contains("{\"number\":0,\"pid\":4242,\"state\":\"Ready\","));
+  const Page metrics = render(s, Query{.format = Format::Prometheus, .full = true});
+  CHECK_THAT(metrics.body, Catch::Contains("\nfcgimux_process_restarts_total 5\n"));
+  CHECK_THAT(metrics.body,
+             Catch::Contains("\nfcgimux_process_requests_total{process=\"1\",pid=\"4243\"} 1000\n"));
+  // One process: none of it in php-fpm's formats.
+  CHECK_THAT(render(sample(), Query{.format = Format::Text}).body,
+             !Catch::Contains("child processes"));
 }
 
 TEST_CASE("the query string picks the format as php-fpm does", "[observe]") {
