@@ -21,7 +21,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <stop_token>
@@ -170,20 +169,45 @@ struct Death {
   std::optional<std::uint64_t> backoff_ms;  // "restarting in MS ms"
 };
 
+// The decimal number at the front of `text`, which it then drops; nothing when there is none.
+template <class Number>
+std::optional<Number> take_number(std::string_view& text) {
+  Number number{};
+  const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (error != std::errc{}) return std::nullopt;
+  text.remove_prefix(static_cast<std::size_t>(stop - text.data()));
+  return number;
+}
+
+// Drops `prefix` from the front of `text`; false when `text` does not start with it.
+bool take(std::string_view& text, std::string_view prefix) {
+  if (!text.starts_with(prefix)) return false;
+  text.remove_prefix(prefix.size());
+  return true;
+}
+
+// (Parsed by hand: GCC 12's <regex> trips -Wmaybe-uninitialized under AddressSanitizer.)
 std::vector<Death> deaths(const std::vector<Line>& lines) {
-  static const std::regex kDied(R"(process (\d+) \(number (\d+)\) died)");
-  static const std::regex kBackoff(R"(restarting in (\d+) ms)");
   std::vector<Death> found;
   for (const Line& line : lines) {
-    std::smatch died;
-    if (!std::regex_search(line.text, died, kDied)) continue;
-    Death death{.pid = static_cast<pid_t>(std::stol(died[1].str())),
-                .number = static_cast<unsigned>(std::stoul(died[2].str())),
+    const std::size_t at = line.text.find("process ");
+    if (at == std::string::npos) continue;
+    std::string_view rest = std::string_view(line.text).substr(at);
+    std::optional<pid_t> pid;
+    std::optional<unsigned> number;
+    if (!take(rest, "process ") || !(pid = take_number<pid_t>(rest)) || !take(rest, " (number ") ||
+        !(number = take_number<unsigned>(rest)) || !take(rest, ") died")) {
+      continue;
+    }
+    Death death{.pid = *pid,
+                .number = *number,
                 .logged = line.arrived,
                 .line = line.text,
                 .backoff_ms = std::nullopt};
-    if (std::smatch backoff; std::regex_search(line.text, backoff, kBackoff)) {
-      death.backoff_ms = std::stoull(backoff[1].str());
+    constexpr std::string_view kBackoff = "restarting in ";
+    if (const std::size_t in = rest.find(kBackoff); in != std::string_view::npos) {
+      rest.remove_prefix(in + kBackoff.size());
+      death.backoff_ms = take_number<std::uint64_t>(rest);
     }
     found.push_back(std::move(death));
   }
