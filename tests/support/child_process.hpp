@@ -15,7 +15,9 @@ namespace fcgimux::test {
 // A child process whose standard output and error go to one pipe that the test reads. If it
 // is still running on destruction it is killed (SIGKILL) and reaped, so a failing test never
 // leaves it behind. Every wait is bounded by `timeout`.
-// Threading: one thread at a time.
+// Threading: one thread at a time, except that one thread may read_line() while another calls
+// pid(), signal() and wait() (they share no state), so that a program that logs a lot can be
+// read as it writes while a test drives it.
 class ChildProcess {
  public:
   // Starts the program at path argv[0] with `argv`, the test's environment, and default
