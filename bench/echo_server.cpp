@@ -7,8 +7,10 @@
 // response is detached (text/event-stream) and gets one event a second, from one publisher
 // thread for all streams, until its client leaves.
 //
-// Usage: fcgimux_bench_echo_server --listen tcp:HOST:PORT [--workers N] [--max-requests N]
-//                                  [--max-connections N] [--max-streams N]
+// Usage: fcgimux_bench_echo_server --listen tcp:HOST:PORT [--workers N] [--processes N]
+//                                  [--max-requests N] [--max-connections N] [--max-streams N]
+// --processes N serves from N processes of --workers threads each (Config::processes); the
+// limits are each process's.
 
 #include <fmt/core.h>
 
@@ -37,16 +39,21 @@ bool parse_number(std::string_view text, Number& out) {
   return error == std::errc{} && end == text.data() + text.size() && out > 0;
 }
 
-// Writes event N to every open stream in second N, from its own thread.
+// Writes event N to every open stream in second N, from its own thread, which the first add()
+// starts: with --processes, a thread started before Server::run() forks would exist in the
+// supervisor alone, so each serving process starts its own.
 // Threading: Thread-safe: add() from any thread (the workers); the rest is its own thread's.
 class Publisher {
  public:
-  Publisher() : thread_([this](const std::stop_token& stop) { run(stop); }) {}
+  Publisher() = default;
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
 
   void add(fcgimux::ResponseStream stream) {
     const std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) {
+      thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
+    }
     added_.push_back(std::move(stream));
   }
 
@@ -78,7 +85,7 @@ class Publisher {
   std::mutex mutex_;
   std::condition_variable_any tick_;
   std::vector<fcgimux::ResponseStream> added_;  // Guarded by mutex_.
-  std::jthread thread_;  // last: it starts once the rest is made, stops first
+  std::jthread thread_;  // Guarded by mutex_ until it starts. Last: it stops first
 };
 
 // The echo contract, and streams for "stream=1".
@@ -114,6 +121,8 @@ int main(int argc, char** argv) {
       config.listen.emplace_back(value);
     } else if (flag == "--workers") {
       ok = ok && parse_number(value, config.workers);
+    } else if (flag == "--processes") {
+      ok = ok && parse_number(value, config.processes);
     } else if (flag == "--max-requests") {
       ok = ok && parse_number(value, config.max_requests);
     } else if (flag == "--max-connections") {

@@ -18,19 +18,9 @@ PoolState::PoolState(const Pool& spec, Handler& pool_handler, observe::Counters&
       board(spec.workers, totals, detailed) {}
 
 PoolStats PoolState::figures(const Stats& totals) const {
-  const auto get = [this](const observe::PoolCounters::Counter& counter, std::uint64_t total) {
-    return own_figures ? counter.load(std::memory_order_relaxed) : total;
-  };
-  return PoolStats{.name = name,
-                   .workers = workers,
-                   .max_requests = max_requests,
-                   .requests_admitted = get(counters.admitted, totals.requests_admitted),
-                   .requests_overloaded = get(counters.overloaded, totals.requests_overloaded),
-                   .requests_running = get(counters.running, totals.requests_running),
-                   .requests_queued = get(counters.queued, totals.requests_queued),
-                   .requests_running_max = get(counters.running_max, totals.requests_running_max),
-                   .requests_queued_max = get(counters.queued_max, totals.requests_queued_max),
-                   .slow_requests = get(counters.slow, totals.slow_requests)};
+  const PoolStats shape{.name = name, .workers = workers, .max_requests = max_requests};
+  return own_figures ? counters.snapshot(shape)
+                     : observe::PoolCounters::from_totals(shape, totals);
 }
 
 bool path_has_prefix(std::string_view path, std::string_view prefix) noexcept {

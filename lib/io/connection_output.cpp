@@ -72,7 +72,11 @@ dispatch::Output::Written ConnectionOutput::send_or_queue(std::unique_lock<std::
   Counters::add(counters_.bytes_out, taken);
   // What others appended meanwhile comes after the rest of these bytes.
   if (taken < bytes.size() && !closed_) push_front(bytes.substr(taken));
-  return worker_result(send_queued(lock));
+  const bool loop_owed = send_queued(lock);
+  // Bytes the socket took whole were written, even when the connection closed since (the peer
+  // may have read them and gone): Dropped would tell the writer they were not.
+  if (closed_ && taken == bytes.size()) return Written::Done;
+  return worker_result(loop_owed);
 }
 
 bool ConnectionOutput::send_queued(std::unique_lock<std::mutex>& lock) {

@@ -178,10 +178,7 @@ ServerCore::ServerCore(Config configuration, Handler& application, Place place)
 
 ServerCore::~ServerCore() {
   stop();
-  {
-    std::unique_lock lock(state_mutex_);
-    state_changed_.wait(lock, [this] { return !running_; });
-  }
+  run_state_.wait_ended();
   // The last close callbacks run here.
   loop_thread_ = std::this_thread::get_id();
   close_loop_handles();
@@ -215,21 +212,7 @@ void ServerCore::close_loop_handles() noexcept {
 void ServerCore::run() {
   if (run_called_.exchange(true)) throw std::logic_error("Server::run() called twice");
   loop_thread_ = std::this_thread::get_id();
-  {
-    const std::lock_guard lock(state_mutex_);
-    running_ = true;
-  }
-  struct Finished {
-    ServerCore& core;
-    ~Finished() {
-      {
-        const std::lock_guard lock(core.state_mutex_);
-        core.running_ = false;
-        core.endpoints_ready_ = true;
-      }
-      core.state_changed_.notify_all();
-    }
-  } finished{*this};
+  const util::RunState::Running running(run_state_);
 
   try {
     bind_listeners();
@@ -244,12 +227,7 @@ void ServerCore::run() {
     endpoints.push_back(listener->local_address());
     logger.log(LogLevel::Info, "listening on {}", endpoints.back());
   }
-  {
-    const std::lock_guard lock(state_mutex_);
-    endpoints_ = std::move(endpoints);
-    endpoints_ready_ = true;
-  }
-  state_changed_.notify_all();
+  run_state_.publish(std::move(endpoints));
 
   // A peer that vanishes must not kill the process: a write then fails with EPIPE instead.
   std::signal(SIGPIPE, SIG_IGN);
@@ -311,9 +289,7 @@ void ServerCore::stop() noexcept {
 }
 
 std::vector<std::string> ServerCore::local_endpoints() const {
-  std::unique_lock lock(state_mutex_);
-  state_changed_.wait(lock, [this] { return endpoints_ready_; });
-  return endpoints_;
+  return run_state_.endpoints();
 }
 
 // --- connections -------------------------------------------------------------------------------

@@ -5,11 +5,9 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +26,7 @@
 #include "observe/counters.hpp"
 #include "observe/scoreboard.hpp"
 #include "util/logger.hpp"
+#include "util/run_state.hpp"
 
 namespace fcgimux::io {
 
@@ -190,12 +189,7 @@ class ServerCore {
   std::atomic<bool> run_called_{false};
   std::atomic<bool> stop_requested_{false};
 
-  // Endpoint publication: run() → local_endpoints() callers, and run()'s end → ~ServerCore().
-  mutable std::mutex state_mutex_;
-  mutable std::condition_variable state_changed_;
-  bool endpoints_ready_ = false;        // Guarded by state_mutex_.
-  std::vector<std::string> endpoints_;  // Guarded by state_mutex_.
-  bool running_ = false;                // Guarded by state_mutex_.
+  util::RunState run_state_;  // run() → local_endpoints() callers and ~ServerCore()
 };
 
 }  // namespace fcgimux::io

@@ -117,6 +117,17 @@ PoolStats PoolCounters::snapshot(PoolStats shape) const noexcept {
   return shape;
 }
 
+PoolStats PoolCounters::from_totals(PoolStats shape, const Stats& totals) noexcept {
+  shape.requests_admitted = totals.requests_admitted;
+  shape.requests_overloaded = totals.requests_overloaded;
+  shape.requests_running = totals.requests_running;
+  shape.requests_queued = totals.requests_queued;
+  shape.requests_running_max = totals.requests_running_max;
+  shape.requests_queued_max = totals.requests_queued_max;
+  shape.slow_requests = totals.slow_requests;
+  return shape;
+}
+
 void PoolCounters::add(PoolStats& into, const PoolStats& from) noexcept {
   sum(into, from, kPoolFields);
 }

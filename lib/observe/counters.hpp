@@ -92,6 +92,9 @@ struct PoolCounters {
   // These figures as the pool of `shape` (its name and limits) keeps them.
   PoolStats snapshot(PoolStats shape) const noexcept;
   static void add(PoolStats& into, const PoolStats& from) noexcept;
+  // The figures of the default pool alone, which keeps none of its own: the server's totals
+  // stand for it.
+  static PoolStats from_totals(PoolStats shape, const Stats& totals) noexcept;
 };
 
 }  // namespace fcgimux::observe

@@ -162,19 +162,10 @@ Stats Scoreboard::stats(std::span<const PoolStats> pools, bool own_figures) cons
     total.process_recycles = head.recycles.load(std::memory_order_relaxed);
     for (std::size_t p = 0; p < pool_sums.size(); ++p) {
       PoolStats& pool = pool_sums[p];
+      if (!own_figures) pool = PoolCounters::from_totals(pools[p], total);
       const auto processes = static_cast<unsigned>(total.processes_running);
       pool.workers = pools[p].workers * processes;
       pool.max_requests = pools[p].max_requests * processes;
-      if (!own_figures) {
-        // The default pool alone: the server's figures stand for it (dispatch::PoolState).
-        pool.requests_admitted = total.requests_admitted;
-        pool.requests_overloaded = total.requests_overloaded;
-        pool.requests_running = total.requests_running;
-        pool.requests_queued = total.requests_queued;
-        pool.requests_running_max = total.requests_running_max;
-        pool.requests_queued_max = total.requests_queued_max;
-        pool.slow_requests = total.slow_requests;
-      }
     }
     total.pools = std::move(pool_sums);
     return total;

@@ -147,10 +147,7 @@ Supervisor::Supervisor(Config config, Handler& handler)
 
 Supervisor::~Supervisor() {
   stop();
-  {
-    std::unique_lock lock(state_mutex_);
-    state_changed_.wait(lock, [this] { return !running_; });
-  }
+  run_state_.wait_ended();
   ::close(wake_read_);
   ::close(wake_write_);
 }
@@ -160,40 +157,13 @@ void Supervisor::stop() noexcept {
   [[maybe_unused]] const ssize_t n = ::write(wake_write_, &kStopByte, 1);
 }
 
-std::vector<std::string> Supervisor::local_endpoints() const {
-  std::unique_lock lock(state_mutex_);
-  state_changed_.wait(lock, [this] { return endpoints_ready_; });
-  return endpoints_;
-}
+std::vector<std::string> Supervisor::local_endpoints() const { return run_state_.endpoints(); }
 
 Stats Supervisor::stats() const { return scoreboard_.stats(pool_shapes_, pool_shapes_.size() > 1); }
 
-void Supervisor::publish_endpoints(std::vector<std::string> endpoints) {
-  {
-    const std::lock_guard lock(state_mutex_);
-    endpoints_ = std::move(endpoints);
-    endpoints_ready_ = true;
-  }
-  state_changed_.notify_all();
-}
-
 void Supervisor::run() {
   if (run_called_.exchange(true)) throw std::logic_error("Server::run() called twice");
-  {
-    const std::lock_guard lock(state_mutex_);
-    running_ = true;
-  }
-  struct Finished {
-    Supervisor& self;
-    ~Finished() {
-      {
-        const std::lock_guard lock(self.state_mutex_);
-        self.running_ = false;
-        self.endpoints_ready_ = true;
-      }
-      self.state_changed_.notify_all();
-    }
-  } finished{*this};
+  const util::RunState::Running running(run_state_);
 
   // The listeners are bound on a loop that never runs: it only holds their handles, so that
   // binding, options and the stale Unix socket check are the single server's, and so that
@@ -224,7 +194,7 @@ void Supervisor::run() {
     addresses.push_back(listeners.back()->local_address());
     logger_.log(LogLevel::Info, "listening on {}", addresses.back());
   }
-  publish_endpoints(std::move(addresses));
+  run_state_.publish(std::move(addresses));
   const int bind_loop_fd = uv_backend_fd(&loop);
 
   std::signal(SIGPIPE, SIG_IGN);

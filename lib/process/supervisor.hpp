@@ -28,9 +28,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +39,7 @@
 #include "io/endpoint.hpp"
 #include "observe/scoreboard.hpp"
 #include "util/logger.hpp"
+#include "util/run_state.hpp"
 
 namespace fcgimux::process {
 
@@ -87,7 +86,6 @@ class Supervisor {
   void reconcile(int bind_loop_fd);
   void begin_stop();
   void command_all(observe::ProcessSlot::Command command);
-  void publish_endpoints(std::vector<std::string> endpoints);
   std::optional<std::size_t> free_slot() const noexcept;
   observe::ProcessSlot& slot_of(const Child& child) const noexcept {
     return scoreboard_.slot(child.slot);
@@ -117,11 +115,7 @@ class Supervisor {
 
   std::atomic<bool> run_called_{false};
   std::atomic<bool> stop_requested_{false};
-  mutable std::mutex state_mutex_;
-  mutable std::condition_variable state_changed_;
-  bool endpoints_ready_ = false;        // Guarded by state_mutex_.
-  std::vector<std::string> endpoints_;  // Guarded by state_mutex_.
-  bool running_ = false;                // Guarded by state_mutex_.
+  util::RunState run_state_;  // run() → local_endpoints() callers and ~Supervisor()
 };
 
 }  // namespace fcgimux::process

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The ways docs/deploy.md starts the application, from the same templates: systemd's socket and
-// service units (checked by systemd-analyze verify, then run as systemd would with
-// systemd-socket-activate), spawn-fcgi's command line, and lighttpd asking the authorizer
-// example in its authorizer mode.
+// service units, with one process and with several (checked by systemd-analyze verify, then run
+// as systemd would with systemd-socket-activate), spawn-fcgi's command line, and lighttpd
+// asking the authorizer example in its authorizer mode.
 
 #include <fmt/core.h>
 #include <signal.h>
@@ -68,10 +68,15 @@ Values app_values(int port) {
 TEST_CASE("the systemd units pass systemd-analyze verify and socket-activate the application",
           "[interop][systemd]") {
   if (!installed(kSystemdAnalyze, "systemd") || !installed(kSocketActivate, "systemd")) return;
+  // The service of one process, and the one of several processes under a supervisor; either
+  // is installed as fcgimux.service, the service the socket unit starts.
+  const std::string service =
+      GENERATE(as<std::string>{}, "fcgimux.service", "fcgimux-processes.service");
+  CAPTURE(service);
   const TempDir dir;
   const int port = free_port();
   const std::string socket_unit = filled_config("fcgimux.socket", app_values(port));
-  const std::string service_unit = filled_config("fcgimux.service", app_values(port));
+  const std::string service_unit = filled_config(service, app_values(port));
   std::ofstream(dir.path() / "fcgimux.socket") << socket_unit;
   std::ofstream(dir.path() / "fcgimux.service") << service_unit;
   {

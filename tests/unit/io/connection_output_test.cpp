@@ -256,7 +256,8 @@ TEST_CASE("close waits for a send under way, then drops what is queued and every
   PiecePool pool{8};
   ConnectionOutput output(transport, 1 << 20, pool, counters);
   transport.blocking_ = true;
-  std::jthread worker([&] { output.write("first", {}); });
+  std::atomic<Written> first{Written::NeedsLoop};
+  std::jthread worker([&] { first = output.write("first", {}); });
   REQUIRE(eventually([&] { return transport.in_blocked_send_.load(); }));
   // Queued behind the send under way, by the I/O thread.
   output.append("reply");
@@ -274,6 +275,9 @@ TEST_CASE("close waits for a send under way, then drops what is queued and every
   CHECK(output.write("late", {}) == Written::Dropped);
   CHECK(output.write_last("later") == Written::Dropped);
   CHECK(transport.taken() == "first");
+  // The socket took "first" whole before the close: it was written, not dropped.
+  worker.join();
+  CHECK(first.load() == Written::Done);
   CHECK(counters.output_buffered.load() == 0);
 }
 
