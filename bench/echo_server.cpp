@@ -139,11 +139,12 @@ int main(int argc, char** argv) {
   }
   try {
     EchoOrStream handler;
-    fcgimux::Server server(config, handler);
-    const std::jthread announcer([&server] {
-      for (const auto& address : server.local_endpoints()) fmt::print("listening on {}\n", address);
+    // Announced from run() itself: no thread of ours is alive when --processes forks.
+    config.on_listening = [](const std::vector<std::string>& endpoints) {
+      for (const auto& address : endpoints) fmt::print("listening on {}\n", address);
       std::fflush(stdout);
-    });
+    };
+    fcgimux::Server server(config, handler);
     server.run();
   } catch (const std::exception& error) {
     fmt::print(stderr, "echo_server: {}\n", error.what());

@@ -12,7 +12,6 @@
 #include <exception>
 #include <span>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -134,12 +133,12 @@ int main(int argc, char** argv) {
 
   try {
     echo::EchoHandler handler;
-    fcgimux::Server server(config, handler);
-    // local_endpoints() waits until run() has bound its listeners (empty if binding failed).
-    const std::jthread announcer([&server] {
-      for (const auto& address : server.local_endpoints()) fmt::print("listening on {}\n", address);
+    // Announced from run() itself: no thread of ours is alive when --processes forks.
+    config.on_listening = [](const std::vector<std::string>& endpoints) {
+      for (const auto& address : endpoints) fmt::print("listening on {}\n", address);
       std::fflush(stdout);
-    });
+    };
+    fcgimux::Server server(config, handler);
     server.run();
   } catch (const std::exception& error) {
     fmt::print(stderr, "echo: {}\n", error.what());

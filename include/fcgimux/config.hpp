@@ -126,6 +126,12 @@ struct Config {
   /// generators). An exception it throws ends the child, logged, and it is restarted with a
   /// back-off.
   std::function<void(unsigned process)> on_process_start{};
+  /// Runs on run()'s thread once every listener is bound, with the addresses
+  /// Server::local_endpoints() returns, before any connection is served (with `processes` > 1:
+  /// in the supervising process, before the children are forked). A way to say where the
+  /// server listens without a thread of one's own, which must not be alive at a fork (docs/
+  /// guide.md, "Processes and threads"). An exception it throws is logged, and run() goes on.
+  std::function<void(const std::vector<std::string>& endpoints)> on_listening{};
 
   /// Named worker pools, tried in order: a request goes to the first whose match it meets,
   /// when its params are complete and before admission. A request no pool matches goes to the

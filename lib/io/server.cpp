@@ -9,7 +9,6 @@
 #include <exception>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "io/server_core.hpp"
@@ -62,13 +61,15 @@ void serve(const Config& config, std::function<void(Request&, Response&)> fn) {
   const char* const program = program_invocation_short_name;
   try {
     auto handler = std::make_unique<FunctionHandler>(std::move(fn));
-    Server server(config, *handler);
-    // local_endpoints() returns once run() has bound its listeners, or nothing if it failed.
-    const std::jthread announcer([&server, program] {
-      for (const std::string& address : server.local_endpoints()) {
+    Config announcing = config;
+    announcing.on_listening = [program, next = config.on_listening](
+                                  const std::vector<std::string>& endpoints) {
+      for (const std::string& address : endpoints) {
         fmt::print(stderr, "{}: listening on {}\n", program, address);
       }
-    });
+      if (next) next(endpoints);
+    };
+    Server server(std::move(announcing), *handler);
     server.run();
     // An abandoned handler may still return into `fn` (ownership rule 5): it stays, on purpose.
     if (server.stats().requests_abandoned > 0) static_cast<void>(handler.release());

@@ -54,6 +54,18 @@ constexpr std::uint64_t kProcessTick = 50;
 
 }  // namespace
 
+void announce(const Config& config, const std::vector<std::string>& endpoints,
+              const util::Logger& logger) noexcept {
+  if (!config.on_listening) return;
+  try {
+    config.on_listening(endpoints);
+  } catch (const std::exception& error) {
+    logger.log(LogLevel::Error, "Config::on_listening threw: {}", error.what());
+  } catch (...) {
+    logger.log(LogLevel::Error, "Config::on_listening threw");
+  }
+}
+
 unsigned worker_count(unsigned configured) noexcept {
   if (configured != 0) return configured;
   return std::max(4u, 2 * std::thread::hardware_concurrency());
@@ -227,7 +239,8 @@ void ServerCore::run() {
     endpoints.push_back(listener->local_address());
     logger.log(LogLevel::Info, "listening on {}", endpoints.back());
   }
-  run_state_.publish(std::move(endpoints));
+  run_state_.publish(endpoints);
+  announce(config, endpoints, logger);
 
   // A peer that vanishes must not kill the process: a write then fails with EPIPE instead.
   std::signal(SIGPIPE, SIG_IGN);

@@ -35,6 +35,9 @@ namespace fcgimux::io {
 Config validated(Config config);
 // The default pool's worker threads for Config::workers (0 picks a number from the cores).
 unsigned worker_count(unsigned configured) noexcept;
+// Calls Config::on_listening, if set, with the bound addresses; logs what it throws.
+void announce(const Config& config, const std::vector<std::string>& endpoints,
+              const util::Logger& logger) noexcept;
 
 // Where a child process of a server of several (Config::processes > 1) keeps its figures and
 // hears its supervisor (process/supervisor.hpp): its slot on the scoreboard.

@@ -194,7 +194,8 @@ void Supervisor::run() {
     addresses.push_back(listeners.back()->local_address());
     logger_.log(LogLevel::Info, "listening on {}", addresses.back());
   }
-  run_state_.publish(std::move(addresses));
+  run_state_.publish(addresses);
+  io::announce(config_, addresses, logger_);
   const int bind_loop_fd = uv_backend_fd(&loop);
 
   std::signal(SIGPIPE, SIG_IGN);
@@ -236,6 +237,9 @@ void Supervisor::run() {
       }
     }
     if (stop_requested_.load() && stops == 0) stops = 1;
+    // Before reaping: a child that drained on the same SIGTERM (systemd signals the whole
+    // group) and exited in this round is then one that was asked to leave, not a death.
+    if (stops > 0 && !stopping_) begin_stop();
     // Reap by pid rather than by the pollfd: a child is reaped once whichever way it is seen.
     for (std::size_t i = 0; i < children_.size();) {
       int status = 0;
@@ -247,7 +251,6 @@ void Supervisor::run() {
         ++i;
       }
     }
-    if (stops > 0 && !stopping_) begin_stop();
     if (stops > 1 && !cancelled_) {
       cancelled_ = true;
       logger_.log(LogLevel::Warning, "stopped again: cancelling every request of every process");
@@ -346,6 +349,7 @@ void Supervisor::serve_as_child(std::size_t slot, unsigned number, int bind_loop
     config.processes = 1;
     config.notify_systemd = false;
     config.on_process_start = {};
+    config.on_listening = {};
     io::ServerCore server(std::move(config), handler_, {.scoreboard = &scoreboard_, .slot = slot});
     server.run();
   } catch (const std::exception& error) {
@@ -379,10 +383,7 @@ void Supervisor::reap(Child& child, int status) {
   Number& number = numbers_[child.number];
   const auto lived = Clock::now() - child.started;
   if (!child.ready || lived < kQuickDeath) {
-    ++number.quick_deaths;
-    const milliseconds delay =
-        std::min(kMostBackOff, kFirstBackOff * (1u << std::min(number.quick_deaths - 1, 7u)));
-    number.next_start = Clock::now() + delay;
+    const milliseconds delay = back_off(number);
     logger_.log(LogLevel::Warning,
                 "process {} (number {}) died {} ms after it started, {}, {} requests in flight: "
                 "restarting in {} ms",
@@ -397,12 +398,19 @@ void Supervisor::reap(Child& child, int status) {
               child.number, describe_exit(status), in_flight);
 }
 
+milliseconds Supervisor::back_off(Number& number) {
+  ++number.quick_deaths;
+  const milliseconds delay =
+      std::min(kMostBackOff, kFirstBackOff * (1u << std::min(number.quick_deaths - 1, 7u)));
+  number.next_start = Clock::now() + delay;
+  return delay;
+}
+
 void Supervisor::reconcile(int bind_loop_fd) {
   const Clock::time_point now = Clock::now();
   for (Child& child : children_) {
     if (!child.ready && slot_of(child).state.load() != ProcessSlot::State::Starting) {
       child.ready = true;
-      numbers_[child.number].quick_deaths = 0;
     }
   }
   // The rolling restart's next number: its children started before the SIGHUP are to be
@@ -432,10 +440,20 @@ void Supervisor::reconcile(int bind_loop_fd) {
       (retiring && serving == nullptr ? serving : replacement) = &child;
     }
     if (serving != nullptr && replacement == nullptr) {
-      // A child to replace, none started yet.
+      // A child to replace, none started yet. One that asks within a second of its start
+      // (a max_rss_per_process below what a fresh process holds) backs off as a quick death.
+      if (!serving->backed_off && now - serving->started < kQuickDeath) {
+        serving->backed_off = true;
+        const milliseconds delay = back_off(numbers_[number]);
+        logger_.log(LogLevel::Warning,
+                    "process {} (number {}) asks to be recycled {} ms after it started: replacing "
+                    "it in {} ms (is a recycling limit below what a fresh process needs?)",
+                    serving->pid, number, ms(now - serving->started), delay.count());
+      }
       if (now >= numbers_[number].next_start) spawn(number, bind_loop_fd);
     } else if (serving != nullptr && replacement->ready) {
       // Its replacement is ready: the old one leaves.
+      if (!serving->backed_off) numbers_[number].quick_deaths = 0;
       serving->leaving = true;
       slot_of(*serving).command.store(ProcessSlot::Command::Drain);
       scoreboard_.recycles().fetch_add(1, std::memory_order_relaxed);

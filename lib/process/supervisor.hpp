@@ -71,6 +71,7 @@ class Supervisor {
     bool ready = false;     // it has been seen Ready
     bool leaving = false;   // told to drain: its exit is expected
     bool replace = false;   // to be replaced: SIGHUP's rolling restart chose it
+    bool backed_off = false;  // asked to be recycled soon after its start: see reconcile()
   };
   // What the supervisor knows of each number beyond its children.
   struct Number {
@@ -82,6 +83,8 @@ class Supervisor {
   [[noreturn]] void serve_as_child(std::size_t slot, unsigned number, int bind_loop_fd) noexcept;
   void spawn(unsigned number, int bind_loop_fd);
   void reap(Child& child, int status);
+  // One more quick end of `number` in a row: the next start waits 100 ms, doubling to 10 s.
+  std::chrono::milliseconds back_off(Number& number);
   // Starts, replaces and retires children as the file comment says.
   void reconcile(int bind_loop_fd);
   void begin_stop();
