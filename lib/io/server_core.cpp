@@ -473,6 +473,7 @@ void ServerCore::on_process_tick(uv_timer_t* timer) noexcept {
   } else if (config.max_rss_per_process != 0 && rss > config.max_rss_per_process) {
     why = fmt::format("resident memory {} bytes, max_rss_per_process {}", rss,
                       config.max_rss_per_process);
+    slot.retiring_for_memory.store(true);
   }
   if (why.empty()) return;
   // The supervisor starts a replacement and, once it is ready, tells this one to drain.

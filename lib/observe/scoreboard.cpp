@@ -107,6 +107,7 @@ void Scoreboard::claim(std::size_t i, unsigned number) noexcept {
   place.command.store(ProcessSlot::Command::None, std::memory_order_relaxed);
   place.started_ms.store(0, std::memory_order_relaxed);
   place.rss_bytes.store(0, std::memory_order_relaxed);
+  place.retiring_for_memory.store(false, std::memory_order_relaxed);
   place.counters.reset();
   for (PoolCounters& pool : pool_counters(i)) pool.reset();
   place.number.store(number, std::memory_order_relaxed);

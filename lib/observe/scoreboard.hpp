@@ -48,6 +48,7 @@ struct ProcessSlot {
   std::atomic<std::uint32_t> number{0};      // Config::on_process_start's argument
   std::atomic<std::int64_t> started_ms{0};   // since the Unix epoch
   std::atomic<std::uint64_t> rss_bytes{0};   // resident memory, as the child last saw it
+  std::atomic<bool> retiring_for_memory{false};  // Retiring past max_rss_per_process
   Counters counters;
 };
 

@@ -440,14 +440,16 @@ void Supervisor::reconcile(int bind_loop_fd) {
       (retiring && serving == nullptr ? serving : replacement) = &child;
     }
     if (serving != nullptr && replacement == nullptr) {
-      // A child to replace, none started yet. One that asks within a second of its start
-      // (a max_rss_per_process below what a fresh process holds) backs off as a quick death.
-      if (!serving->backed_off && now - serving->started < kQuickDeath) {
+      // A child to replace, none started yet. One past its memory limit within a second of its
+      // start (a max_rss_per_process below what a fresh process holds) backs off as a quick
+      // death. (Past max_requests_per_process that soon is only a busy service.)
+      if (!serving->backed_off && now - serving->started < kQuickDeath &&
+          slot_of(*serving).retiring_for_memory.load()) {
         serving->backed_off = true;
         const milliseconds delay = back_off(numbers_[number]);
         logger_.log(LogLevel::Warning,
-                    "process {} (number {}) asks to be recycled {} ms after it started: replacing "
-                    "it in {} ms (is a recycling limit below what a fresh process needs?)",
+                    "process {} (number {}) passed max_rss_per_process {} ms after it started: "
+                    "replacing it in {} ms (is the limit below what a fresh process needs?)",
                     serving->pid, number, ms(now - serving->started), delay.count());
       }
       if (now >= numbers_[number].next_start) spawn(number, bind_loop_fd);
