@@ -88,7 +88,8 @@ struct Stats {
   std::uint64_t slow_requests = 0;            ///< total: ran past Config::slow_request_threshold
   std::uint64_t streams_open = 0;  ///< now: detached responses not yet ended (Config::max_streams)
   std::uint64_t stream_writes_dropped = 0;  ///< total: stream writes after a stop or end
-  /// now: processes serving (Config::processes; 1 when this process serves itself)
+  /// now: processes serving (Config::processes; 1 when this process serves itself). A process
+  /// past its recycling limit counts until its replacement is ready.
   std::uint64_t processes_running = 0;
   std::uint64_t process_restarts = 0;  ///< total: children that died unasked, replaced
   /// total: children replaced for max_requests_per_process, max_rss_per_process or SIGHUP
