@@ -711,6 +711,94 @@ TEST_CASE(
   }
 }
 
+// The supervisor's "passed max_rss_per_process" lines: "process PID (number N) passed
+// max_rss_per_process MS ms after it started: replacing it in MS ms (...)".
+struct MemoryBackOff {
+  unsigned number = 0;
+  Clock::time_point logged;
+  std::string line;
+  std::uint64_t delay_ms = 0;
+};
+
+std::vector<MemoryBackOff> memory_backoffs(const std::vector<Line>& lines) {
+  std::vector<MemoryBackOff> found;
+  for (const Line& line : lines) {
+    const std::size_t at = line.text.find("process ");
+    if (at == std::string::npos) continue;
+    std::string_view rest = std::string_view(line.text).substr(at);
+    std::optional<unsigned> number;
+    if (!take(rest, "process ") || !take_number<pid_t>(rest) || !take(rest, " (number ") ||
+        !(number = take_number<unsigned>(rest)) ||
+        !take(rest, ") passed max_rss_per_process ")) {
+      continue;
+    }
+    constexpr std::string_view kDelay = "replacing it in ";
+    const std::size_t in = rest.find(kDelay);
+    if (in == std::string_view::npos) continue;
+    rest.remove_prefix(in + kDelay.size());
+    const std::optional<std::uint64_t> delay = take_number<std::uint64_t>(rest);
+    if (!delay) continue;
+    found.push_back({*number, line.arrived, line.text, *delay});
+  }
+  return found;
+}
+
+TEST_CASE(
+    "a process past max_rss_per_process as soon as it starts is replaced with growing back-off "
+    "and serves meanwhile",
+    "[integration][processes][latency]") {
+  // 1 MiB is below what any process holds: every child is past it at its first look.
+  constexpr unsigned kProcesses = 2;
+  constexpr std::size_t kBackOffs = 4;  // of number 0: about 0.1, 0.2, 0.4, 0.8 s
+  EchoProcesses echo({"--processes", std::to_string(kProcesses), "--workers", "2",
+                      "--max-rss-mb", "1", "--status-path", "/status"});
+  const std::string address = echo.address();
+  const auto of_0 = [](const std::vector<Line>& lines) {
+    std::vector<MemoryBackOff> found;
+    for (MemoryBackOff& backoff : memory_backoffs(lines)) {
+      if (backoff.number == 0) found.push_back(std::move(backoff));
+    }
+    return found;
+  };
+  const Clock::time_point started = Clock::now();
+  const bool backed_off = echo.wait_until(
+      [&](const std::vector<Line>& lines) { return of_0(lines).size() >= kBackOffs; }, 15s);
+  const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+  INFO("echo's output:\n" << echo.output());
+  REQUIRE(backed_off);
+
+  const std::vector<MemoryBackOff> backoffs = of_0(echo.lines());
+  for (std::size_t i = 1; i < kBackOffs; ++i) {
+    CAPTURE(i, backoffs[i - 1].line, backoffs[i].line);
+    CHECK(backoffs[i].delay_ms > backoffs[i - 1].delay_ms);
+    CHECK(backoffs[i].delay_ms <= 10'000);
+    // The replacement waits out the delay before it starts, so the next line comes no sooner
+    // (20 ms of slack: the lines are timed as the test reads them).
+    const auto gap =
+        std::chrono::duration_cast<milliseconds>(backoffs[i].logged - backoffs[i - 1].logged);
+    CHECK(gap.count() + 20 >= static_cast<long>(backoffs[i - 1].delay_ms));
+  }
+
+  // Without the back-off each number would be replaced every tick or so: hundreds of
+  // recycles in the time taken. With it, a handful.
+  StatusPage status(address);
+  const std::uint64_t recycles = status.figure("process_recycles_total");
+  INFO(recycles << " recycles in " << took.count() << " ms");
+  CHECK(recycles <= kProcesses * (kBackOffs + 2));
+  CHECK(status.figure("process_restarts_total") == 0);
+
+  // A process waiting for its replacement still serves: nothing is refused meanwhile.
+  for (int i = 0; i < 20; ++i) {
+    FcgiClient client(address);
+    const Response response = client.request({{"QUERY_STRING", "size=4"}});
+    REQUIRE(response.end.has_value());
+    CHECK(parse_cgi_response(response.out).body == "xxxx");
+  }
+
+  echo.signal(SIGTERM);
+  CHECK(echo.wait() == 0);
+}
+
 TEST_CASE("processes recycled after 1,000 requests each under load fail no request",
           "[integration][processes]") {
   constexpr unsigned kProcesses = 2;
