@@ -286,9 +286,27 @@ Page xml(const Snapshot& s, bool full) {
          html_escape(s.pool), epoch_seconds(s.start_time), p.start_since, p.accepted,
          p.listen_queue, p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total,
          p.max_active, p.max_children_reached, p.slow);
+  if (!s.processes.empty()) {
+    append(out,
+           "<child-processes>{}</child-processes>\n"
+           "<process-restarts>{}</process-restarts>\n"
+           "<process-recycles>{}</process-recycles>\n",
+           s.stats.processes_running, s.stats.process_restarts, s.stats.process_recycles);
+  }
   if (!full) {
     out += "</status>";
     return {"text/xml", std::move(out)};
+  }
+  if (!s.processes.empty()) {
+    out += "<children>\n";
+    for (const ProcessSnapshot& process : s.processes) {
+      append(out,
+             "<child><number>{}</number><pid>{}</pid><state>{}</state>"
+             "<start-time>{}</start-time><requests>{}</requests><memory>{}</memory></child>\n",
+             process.number, process.pid, html_escape(process.state),
+             epoch_seconds(process.started), process.requests, process.rss_bytes);
+    }
+    out += "</children>\n";
   }
   out += "<processes>\n";
   for (const WorkerSnapshot& worker : s.worker) {
@@ -336,14 +354,33 @@ Page html(const Snapshot& s, const Query& query) {
          "<tr><th>total processes</th><td>{9}</td></tr>\n"
          "<tr><th>max active processes</th><td>{10}</td></tr>\n"
          "<tr><th>max children reached</th><td>{11}</td></tr>\n"
-         "<tr><th>slow requests</th><td>{12}</td></tr>\n"
-         "</table>\n",
+         "<tr><th>slow requests</th><td>{12}</td></tr>\n",
          html_escape(s.pool), html_escape(local_time(s.start_time)), p.start_since, p.accepted,
          p.listen_queue, p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total,
          p.max_active, p.max_children_reached, p.slow);
+  if (!s.processes.empty()) {
+    append(out,
+           "<tr><th>child processes</th><td>{}</td></tr>\n"
+           "<tr><th>process restarts</th><td>{}</td></tr>\n"
+           "<tr><th>process recycles</th><td>{}</td></tr>\n",
+           s.stats.processes_running, s.stats.process_restarts, s.stats.process_recycles);
+  }
+  out += "</table>\n";
   if (!query.full) {
     out += "</body></html>";
     return {"text/html", std::move(out)};
+  }
+  if (!s.processes.empty()) {
+    out +=
+        "<table border=\"1\">\n<tr><th>process number</th><th>pid</th><th>state</th>"
+        "<th>start time</th><th>requests</th><th>memory</th></tr>\n";
+    for (const ProcessSnapshot& process : s.processes) {
+      append(out,
+             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+             process.number, process.pid, html_escape(process.state),
+             html_escape(local_time(process.started)), process.requests, process.rss_bytes);
+    }
+    out += "</table>\n";
   }
   out +=
       "<table border=\"1\">\n<tr>";

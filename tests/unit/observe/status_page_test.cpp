@@ -263,9 +263,28 @@ TEST_CASE("a server of several processes shows their figures and, with full, eac
   CHECK_THAT(metrics.body, Catch::Contains("\nfcgimux_process_restarts_total 5\n"));
   CHECK_THAT(metrics.body,
              Catch::Contains("\nfcgimux_process_requests_total{process=\"1\",pid=\"4243\"} 1000\n"));
+  const Page xml = render(s, Query{.format = Format::Xml, .full = true});
+  CHECK_THAT(xml.body, Catch::Contains("<slow-requests>1</slow-requests>\n"
+                                       "<child-processes>2</child-processes>\n"
+                                       "<process-restarts>5</process-restarts>\n"
+                                       "<process-recycles>7</process-recycles>\n"));
+  CHECK_THAT(xml.body, Catch::Contains("<children>\n<child><number>0</number><pid>4242</pid>"
+                                       "<state>Ready</state>"));
+  CHECK_THAT(xml.body, Catch::Contains("<requests>1000</requests><memory>8192</memory></child>\n"
+                                       "</children>\n<processes>\n"));
+  const Page html = render(s, Query{.format = Format::Html, .full = true});
+  CHECK_THAT(html.body, Catch::Contains("<tr><th>child processes</th><td>2</td></tr>\n"
+                                        "<tr><th>process restarts</th><td>5</td></tr>\n"
+                                        "<tr><th>process recycles</th><td>7</td></tr>\n"
+                                        "</table>\n"));
+  CHECK_THAT(html.body, Catch::Contains("<tr><td>1</td><td>4243</td><td>Retiring</td>"));
   // One process: none of it in php-fpm's formats.
-  CHECK_THAT(render(sample(), Query{.format = Format::Text}).body,
-             !Catch::Contains("child processes"));
+  for (const Format format : {Format::Text, Format::Json, Format::Xml, Format::Html}) {
+    CAPTURE(static_cast<int>(format));
+    const std::string body = render(sample(), Query{.format = format, .full = true}).body;
+    CHECK_THAT(body, !Catch::Contains("child processes") && !Catch::Contains("child-processes") &&
+                         !Catch::Contains("process number") && !Catch::Contains("<children>"));
+  }
 }
 
 TEST_CASE("the query string picks the format as php-fpm does", "[observe]") {
