@@ -252,6 +252,7 @@ int Listener::open(uv_loop_t& loop, const Options& options, std::string& what) n
     }
   }
   handle_.handle.data = this;
+  share_ = options.share;
   rc = listen(loop, options.backlog);
   if (rc != 0) return what = "listen", rc;
   return 0;
@@ -335,6 +336,17 @@ void Listener::on_readable(uv_poll_t* poll, int status, int) noexcept {
   uv_os_fd_t fd = -1;
   if (uv_fileno(&self->handle_.handle, &fd) != 0) return;
   for (int i = 0; i < kAcceptBatch && self->open_; ++i) {
+    if (self->share_ != nullptr) {
+      // A sibling with fewer connections takes this one; but one that has left connections
+      // waiting for kPatience pauses in a row (stopped, or starved of the CPU) is not waited
+      // for: one is taken, and the question asked again.
+      constexpr unsigned kPatience = 8;
+      if (self->share_(self->server_) || ++self->yields_ == kPatience) {
+        self->yields_ = 0;
+      } else {
+        return self->yield();
+      }
+    }
     const int accepted = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (accepted < 0) {
       const int error = errno;
@@ -369,6 +381,12 @@ void Listener::back_off(int error) noexcept {
   }
   uv_poll_stop(&poll_);
   uv_timer_start(&backoff_, on_backoff_end, pause_ms_, 0);
+}
+
+void Listener::yield() noexcept {
+  constexpr std::uint64_t kYieldMs = 1;
+  uv_poll_stop(&poll_);
+  uv_timer_start(&backoff_, on_backoff_end, kYieldMs, 0);
 }
 
 void Listener::on_backoff_end(uv_timer_t* timer) noexcept {

@@ -26,6 +26,9 @@ class Listener {
  public:
   // Called with a connection accepted and waiting for accept(client).
   using OnConnection = void (*)(void* server, Listener& listener) noexcept;
+  // Asked before each accept: false leaves waiting connections to other processes sharing the
+  // socket (see Options::share).
+  using Share = bool (*)(void* server) noexcept;
 
   // `logger` must outlive the listener.
   Listener(Endpoint endpoint, OnConnection callback, void* server,
@@ -41,6 +44,11 @@ class Listener {
     int backlog = 1024;
     bool reuse_port = false;  // SO_REUSEPORT on TCP sockets this listener creates
     unsigned unix_mode = 0;   // chmod of a Unix socket this listener creates; 0: umask's
+    // For a process sharing the socket with sibling processes, all woken by the same
+    // readiness: while it says no, the listener stops accepting for a millisecond at a time;
+    // after 8 such pauses in a row with connections still waiting it takes one regardless (so
+    // nothing waits long on a sibling that has stopped), and asks again.
+    Share share = nullptr;
   };
   // Binds (or adopts the inherited descriptor) and listens. Returns 0 or a libuv error code,
   // with `what` naming the step that failed, or, where the code alone would mislead, what is
@@ -73,6 +81,8 @@ class Listener {
   int listen(uv_loop_t& loop, int backlog) noexcept;
   // accept() failed with `error` (an errno value): pause, and log when a pause begins.
   void back_off(int error) noexcept;
+  // share_ said no: a pause of a millisecond.
+  void yield() noexcept;
 
   Endpoint endpoint_;
   OnConnection on_connection_;
@@ -81,6 +91,8 @@ class Listener {
   StreamHandle handle_{};
   uv_poll_t poll_{};      // readiness of the listening socket
   uv_timer_t backoff_{};  // ends a pause in accepting
+  Share share_ = nullptr;
+  unsigned yields_ = 0;  // pauses in a row share_ asked for
   bool open_ = false;
   bool polling_ = false;  // poll_ and backoff_ are initialised
   bool tcp_ = false;

@@ -271,8 +271,18 @@ void ServerCore::run() {
 }
 
 void ServerCore::bind_listeners() {
-  const Listener::Options options{
-      .backlog = 1024, .reuse_port = config.reuse_port, .unix_mode = config.unix_socket_mode};
+  // A child of the supervisor shares its listening sockets with its siblings; one that holds
+  // more than its share of connections leaves new ones to them (Scoreboard::within_share), or
+  // whichever child happens to be awake takes a burst and keeps it for as long as the web
+  // server keeps those connections.
+  const Listener::Share share = [](void* self) noexcept {
+    const Place& place = static_cast<ServerCore*>(self)->place_;
+    return place.scoreboard->within_share(place.slot);
+  };
+  const Listener::Options options{.backlog = 1024,
+                                  .reuse_port = config.reuse_port,
+                                  .unix_mode = config.unix_socket_mode,
+                                  .share = place_.scoreboard != nullptr ? share : nullptr};
   for (const Endpoint& endpoint : listen_endpoints_) {
     auto listener = std::make_unique<Listener>(
         endpoint,

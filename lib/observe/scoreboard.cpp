@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -127,6 +128,21 @@ void Scoreboard::release(std::size_t i) noexcept {
   place.pid.store(0, std::memory_order_relaxed);
   place.state.store(ProcessSlot::State::Free, std::memory_order_relaxed);
   head.generation.store(generation + 2, std::memory_order_release);
+}
+
+bool Scoreboard::within_share(std::size_t own) const noexcept {
+  constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t fewest = kNone;
+  for (std::size_t i = 0; i < slots_; ++i) {
+    const ProcessSlot& place = slot(i);
+    if (i == own || place.state.load(std::memory_order_relaxed) != ProcessSlot::State::Ready) {
+      continue;
+    }
+    fewest = std::min(fewest, place.counters.connections_open.load(std::memory_order_relaxed));
+  }
+  if (fewest == kNone) return true;
+  const std::uint64_t mine = slot(own).counters.connections_open.load(std::memory_order_relaxed);
+  return mine <= fewest + std::max(kShareMargin, fewest / 8);
 }
 
 Stats Scoreboard::stats(std::span<const PoolStats> pools, bool own_figures) const {

@@ -77,6 +77,13 @@ class Scoreboard {
   // running; `own_figures` as dispatch::PoolState's.
   Stats stats(std::span<const PoolStats> pools, bool own_figures) const;
 
+  // A child's I/O thread, before it accepts a connection from the listening socket it shares
+  // with its siblings: whether the child in `slot` holds no more connections than the serving
+  // (Ready) sibling that holds the fewest, plus an eighth of those (at least kShareMargin).
+  // True when no sibling serves. One relaxed load per slot.
+  static constexpr std::uint64_t kShareMargin = 8;
+  bool within_share(std::size_t slot) const noexcept;
+
   // Any process: every child, by slot, for the status page.
   std::vector<ProcessSnapshot> processes() const;
   // When the scoreboard was made: the server's start.

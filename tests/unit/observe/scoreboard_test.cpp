@@ -52,6 +52,48 @@ TEST_CASE("a process's totals outlive its slot, its figures of the moment do not
   CHECK(board.slot(0).counters.requests_admitted.load() == 0);
 }
 
+TEST_CASE("a process takes connections while it holds no more than its share beyond the fewest",
+          "[scoreboard]") {
+  Scoreboard board(4, 1);
+  const auto hold = [&](std::size_t slot, std::uint64_t connections) {
+    board.slot(slot).counters.connections_open.store(connections);
+  };
+  board.claim(0, 0);
+  board.slot(0).state.store(ProcessSlot::State::Ready);
+  hold(0, 500);
+  CHECK(board.within_share(0));  // alone
+
+  board.claim(1, 1);  // a sibling Starting is not yet serving: it takes nothing
+  CHECK(board.within_share(0));
+  board.slot(1).state.store(ProcessSlot::State::Ready);
+  CHECK_FALSE(board.within_share(0));
+  CHECK(board.within_share(1));
+
+  // The margin: at least Scoreboard::kShareMargin, else an eighth of the fewest.
+  hold(1, 0);
+  hold(0, Scoreboard::kShareMargin);
+  CHECK(board.within_share(0));
+  hold(0, Scoreboard::kShareMargin + 1);
+  CHECK_FALSE(board.within_share(0));
+  hold(1, 160);
+  hold(0, 180);
+  CHECK(board.within_share(0));
+  hold(0, 181);
+  CHECK_FALSE(board.within_share(0));
+
+  // The fewest among several; processes leaving or gone do not count.
+  board.claim(2, 2);
+  board.slot(2).state.store(ProcessSlot::State::Leaving);
+  hold(2, 0);
+  CHECK_FALSE(board.within_share(0));
+  board.slot(2).state.store(ProcessSlot::State::Ready);
+  CHECK_FALSE(board.within_share(1));
+  board.release(2);
+  CHECK(board.within_share(1));
+  board.release(1);
+  CHECK(board.within_share(0));
+}
+
 TEST_CASE("a forked process counts into its slot and the parent reads the sum", "[scoreboard]") {
   Scoreboard board(2, 2);
   board.claim(0, 0);
