@@ -888,6 +888,40 @@ TEST_CASE("a burst of connections is shared out between the processes, and every
   CHECK(echo.wait() == 0);
 }
 
+TEST_CASE("a stopped process does not keep new connections from its serving sibling",
+          "[integration][processes]") {
+  // A process that holds more than its share leaves new connections to a sibling with fewer;
+  // but a sibling that cannot take them (stopped here, starved of the CPU in life) must not
+  // leave them waiting in the backlog: after a few pauses the busier process takes them.
+  constexpr unsigned kProcesses = 2;
+  constexpr std::size_t kConnections = 64;
+  EchoProcesses echo({"--processes", std::to_string(kProcesses), "--workers", "4",
+                      "--status-path", "/status"});
+  const std::string address = echo.address();
+  StatusPage status(address);
+  REQUIRE(status.wait_running(kProcesses, kTimeout));
+  const std::vector<ProcessInfo> children = children_of(echo.pid());
+  REQUIRE(children.size() == kProcesses);
+  const std::uint16_t port =
+      static_cast<std::uint16_t>(std::stoul(address.substr(address.rfind(':') + 1)));
+
+  REQUIRE(::kill(children[1].pid, SIGSTOP) == 0);
+  std::vector<std::unique_ptr<FcgiClient>> clients;
+  for (std::size_t i = 0; i < kConnections; ++i) {
+    CAPTURE(i);
+    clients.push_back(std::make_unique<FcgiClient>(address));
+    const Response response = clients.back()->request({{"QUERY_STRING", "size=3"}});
+    REQUIRE(response.end.has_value());
+    CHECK(parse_cgi_response(response.out).body == "xxx");
+  }
+  // Every connection kept open is with the process that runs, far past its share.
+  CHECK(sockets_held(children[0].pid, connections_on(port)) >= kConnections);
+
+  REQUIRE(::kill(children[1].pid, SIGCONT) == 0);
+  echo.signal(SIGTERM);
+  CHECK(echo.wait() == 0);
+}
+
 TEST_CASE("processes recycled after 1,000 requests each under load fail no request",
           "[integration][processes]") {
   constexpr unsigned kProcesses = 2;
