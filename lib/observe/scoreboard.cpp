@@ -141,6 +141,11 @@ bool Scoreboard::within_share(std::size_t own) const noexcept {
     fewest = std::min(fewest, place.counters.connections_open.load(std::memory_order_relaxed));
   }
   if (fewest == kNone) return true;
+  // A child past its recycling limit leaves new connections to its serving siblings: what it
+  // takes now it must drain soon.
+  if (slot(own).state.load(std::memory_order_relaxed) == ProcessSlot::State::Retiring) {
+    return false;
+  }
   const std::uint64_t mine = slot(own).counters.connections_open.load(std::memory_order_relaxed);
   return mine <= fewest + std::max(kShareMargin, fewest / 8);
 }

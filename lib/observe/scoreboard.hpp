@@ -80,7 +80,8 @@ class Scoreboard {
   // A child's I/O thread, before it accepts a connection from the listening socket it shares
   // with its siblings: whether the child in `slot` holds no more connections than the serving
   // (Ready) sibling that holds the fewest, plus an eighth of those (at least kShareMargin).
-  // True when no sibling serves. One relaxed load per slot.
+  // True when no sibling serves; false, whatever it holds, for a Retiring child while a
+  // sibling serves. One relaxed load per slot.
   static constexpr std::uint64_t kShareMargin = 8;
   bool within_share(std::size_t slot) const noexcept;
 

@@ -94,6 +94,21 @@ TEST_CASE("a process takes connections while it holds no more than its share bey
   CHECK(board.within_share(0));
 }
 
+TEST_CASE("a retiring process leaves new connections to a serving sibling", "[scoreboard]") {
+  Scoreboard board(4, 1);
+  board.claim(0, 0);
+  board.slot(0).state.store(ProcessSlot::State::Retiring);
+  CHECK(board.within_share(0));  // alone: it still serves
+
+  board.claim(1, 0);  // its replacement, Starting, takes nothing yet
+  CHECK(board.within_share(0));
+  board.claim(2, 1);
+  board.slot(2).state.store(ProcessSlot::State::Ready);
+  board.slot(2).counters.connections_open.store(1000);
+  CHECK_FALSE(board.within_share(0));  // however many the sibling holds
+  CHECK(board.within_share(2));        // which leaves none to the retiring one
+}
+
 TEST_CASE("a forked process counts into its slot and the parent reads the sum", "[scoreboard]") {
   Scoreboard board(2, 2);
   board.claim(0, 0);
