@@ -49,16 +49,22 @@ constexpr Field<C, S> kFields[] = {
     {&C::stream_writes_dropped, &S::stream_writes_dropped, Kind::Total},
 };
 
+// A pool's figure also names the server's figure that stands for it when the default pool is
+// the only one (PoolCounters::from_totals).
+struct PoolField : Field<PoolCounters, PoolStats> {
+  std::uint64_t Stats::*total;
+};
+
 using P = PoolCounters;
 using PS = PoolStats;
-constexpr Field<P, PS> kPoolFields[] = {
-    {&P::admitted, &PS::requests_admitted, Kind::Total},
-    {&P::overloaded, &PS::requests_overloaded, Kind::Total},
-    {&P::running, &PS::requests_running, Kind::Now},
-    {&P::queued, &PS::requests_queued, Kind::Now},
-    {&P::running_max, &PS::requests_running_max, Kind::Most},
-    {&P::queued_max, &PS::requests_queued_max, Kind::Most},
-    {&P::slow, &PS::slow_requests, Kind::Total},
+constexpr PoolField kPoolFields[] = {
+    {{&P::admitted, &PS::requests_admitted, Kind::Total}, &S::requests_admitted},
+    {{&P::overloaded, &PS::requests_overloaded, Kind::Total}, &S::requests_overloaded},
+    {{&P::running, &PS::requests_running, Kind::Now}, &S::requests_running},
+    {{&P::queued, &PS::requests_queued, Kind::Now}, &S::requests_queued},
+    {{&P::running_max, &PS::requests_running_max, Kind::Most}, &S::requests_running_max},
+    {{&P::queued_max, &PS::requests_queued_max, Kind::Most}, &S::requests_queued_max},
+    {{&P::slow, &PS::slow_requests, Kind::Total}, &S::slow_requests},
 };
 
 // Every counter is in its table (PoolCounters::in_flight aside): a counter added without a
@@ -118,13 +124,7 @@ PoolStats PoolCounters::snapshot(PoolStats shape) const noexcept {
 }
 
 PoolStats PoolCounters::from_totals(PoolStats shape, const Stats& totals) noexcept {
-  shape.requests_admitted = totals.requests_admitted;
-  shape.requests_overloaded = totals.requests_overloaded;
-  shape.requests_running = totals.requests_running;
-  shape.requests_queued = totals.requests_queued;
-  shape.requests_running_max = totals.requests_running_max;
-  shape.requests_queued_max = totals.requests_queued_max;
-  shape.slow_requests = totals.slow_requests;
+  for (const auto& field : kPoolFields) shape.*field.figure = totals.*field.total;
   return shape;
 }
 
