@@ -207,6 +207,18 @@ std::size_t sockets_held(pid_t pid, const std::set<std::string>& inodes) {
   return count;
 }
 
+// The port of a "tcp:127.0.0.1:PORT" address.
+std::uint16_t port_of(const std::string& address) {
+  return static_cast<std::uint16_t>(std::stoul(address.substr(address.rfind(':') + 1)));
+}
+
+// Asks for three bytes on `client`'s connection and checks the answer.
+void check_answered(FcgiClient& client) {
+  const Response response = client.request({{"QUERY_STRING", "size=3"}});
+  REQUIRE(response.end.has_value());
+  CHECK(parse_cgi_response(response.out).body == "xxx");
+}
+
 // ---- the echo example, supervised ----------------------------------------------------------
 
 // One line of output, with the time the test read it.
@@ -215,16 +227,14 @@ struct Line {
   std::string text;
 };
 
-// A death the parent logged: "process PID (number N) died: signal SIGSEGV, K requests in
-// flight; restarting", or for one that died before it was ready or within a second of its
-// start "process PID (number N) died MS ms after it started, signal SIGSEGV, K requests in
-// flight: restarting in MS ms".
-struct Death {
+// What the parent logged about one process: "process PID (number N) EVENT...", with the delay
+// it announced ("... in MS ms") when there is one.
+struct ProcessEvent {
   pid_t pid = 0;
   unsigned number = 0;
   Clock::time_point logged;
   std::string line;
-  std::optional<std::uint64_t> backoff_ms;  // "restarting in MS ms"
+  std::optional<std::uint64_t> delay_ms;
 };
 
 // The decimal number at the front of `text`, which it then drops; nothing when there is none.
@@ -244,9 +254,12 @@ bool take(std::string_view& text, std::string_view prefix) {
   return true;
 }
 
+// The lines "process PID (number N)" followed by `event`, each with the number of ms that
+// follows `delay` later in the line, if it does.
 // (Parsed by hand: GCC 12's <regex> trips -Wmaybe-uninitialized under AddressSanitizer.)
-std::vector<Death> deaths(const std::vector<Line>& lines) {
-  std::vector<Death> found;
+std::vector<ProcessEvent> process_events(const std::vector<Line>& lines, std::string_view event,
+                                         std::string_view delay) {
+  std::vector<ProcessEvent> found;
   for (const Line& line : lines) {
     const std::size_t at = line.text.find("process ");
     if (at == std::string::npos) continue;
@@ -254,28 +267,56 @@ std::vector<Death> deaths(const std::vector<Line>& lines) {
     std::optional<pid_t> pid;
     std::optional<unsigned> number;
     if (!take(rest, "process ") || !(pid = take_number<pid_t>(rest)) || !take(rest, " (number ") ||
-        !(number = take_number<unsigned>(rest)) || !take(rest, ") died")) {
+        !(number = take_number<unsigned>(rest)) || !take(rest, ") ") || !take(rest, event)) {
       continue;
     }
-    Death death{.pid = *pid,
-                .number = *number,
-                .logged = line.arrived,
-                .line = line.text,
-                .backoff_ms = std::nullopt};
-    constexpr std::string_view kBackoff = "restarting in ";
-    if (const std::size_t in = rest.find(kBackoff); in != std::string_view::npos) {
-      rest.remove_prefix(in + kBackoff.size());
-      death.backoff_ms = take_number<std::uint64_t>(rest);
+    ProcessEvent found_event{.pid = *pid,
+                             .number = *number,
+                             .logged = line.arrived,
+                             .line = line.text,
+                             .delay_ms = std::nullopt};
+    if (const std::size_t in = rest.find(delay); in != std::string_view::npos) {
+      rest.remove_prefix(in + delay.size());
+      found_event.delay_ms = take_number<std::uint64_t>(rest);
     }
-    found.push_back(std::move(death));
+    found.push_back(std::move(found_event));
   }
   return found;
+}
+
+// The deaths the parent logged: "process PID (number N) died: signal SIGSEGV, K requests in
+// flight; restarting", or for one that died before it was ready or within a second of its
+// start "process PID (number N) died MS ms after it started, signal SIGSEGV, K requests in
+// flight: restarting in MS ms".
+std::vector<ProcessEvent> deaths(const std::vector<Line>& lines) {
+  return process_events(lines, "died", "restarting in ");
+}
+
+// The events of process number `number` that announce a delay.
+std::vector<ProcessEvent> delayed_of(std::vector<ProcessEvent> events, unsigned number) {
+  std::erase_if(events, [&](const ProcessEvent& e) { return e.number != number || !e.delay_ms; });
+  return events;
+}
+
+// Checks that each of the first `count` delays is longer than the last, up to the 10 s cap,
+// and kept: the next event comes no sooner than the delay announced before it (the lines are
+// timed as the test reads them: 20 ms of slack).
+void check_growing_delays(const std::vector<ProcessEvent>& events, std::size_t count) {
+  REQUIRE(events.size() >= count);
+  for (std::size_t i = 1; i < count; ++i) {
+    CAPTURE(i, events[i - 1].line, events[i].line);
+    CHECK(*events[i].delay_ms > *events[i - 1].delay_ms);
+    CHECK(*events[i].delay_ms <= 10'000);
+    const auto gap =
+        std::chrono::duration_cast<milliseconds>(events[i].logged - events[i - 1].logged);
+    CHECK(gap.count() + 20 >= static_cast<long>(*events[i - 1].delay_ms));
+  }
 }
 
 // The processes that died, each once however many lines the parent wrote about it.
 std::set<pid_t> dead_pids(const std::vector<Line>& lines) {
   std::set<pid_t> dead;
-  for (const Death& death : deaths(lines)) dead.insert(death.pid);
+  for (const ProcessEvent& death : deaths(lines)) dead.insert(death.pid);
   return dead;
 }
 
@@ -670,7 +711,7 @@ TEST_CASE("a crashing handler costs one 502 through nginx and its process comes 
   const std::vector<Line> lines = echo.lines();
   INFO("echo's output:\n" << echo.output());
   CHECK(dead_pids(lines).size() == static_cast<std::size_t>(kCrashes));
-  for (const Death& death : deaths(lines)) {
+  for (const ProcessEvent& death : deaths(lines)) {
     CAPTURE(death.line);
     CHECK_THAT(death.line, Catch::Contains(kCrashIsSignal ? "signal SIGSEGV" : "exit status"));
   }
@@ -707,30 +748,14 @@ TEST_CASE(
   EchoProcesses echo({"--processes", "2", "--workers", "1", "--crash-at-start"});
   const ProcessInfo parent = process_info(echo.pid()).value();
 
-  const auto deaths_of_0 = [](const std::vector<Line>& lines) {
-    std::vector<Death> found;
-    for (Death& death : deaths(lines)) {
-      if (death.number == 0 && death.backoff_ms) found.push_back(std::move(death));
-    }
-    return found;
-  };
   const bool backed_off = echo.wait_until(
-      [&](const std::vector<Line>& lines) { return deaths_of_0(lines).size() >= kDeaths; }, 10s);
+      [&](const std::vector<Line>& lines) {
+        return delayed_of(deaths(lines), 0).size() >= kDeaths;
+      },
+      10s);
   INFO("echo's output:\n" << echo.output());
   REQUIRE(backed_off);
-
-  const std::vector<Death> backoffs = deaths_of_0(echo.lines());
-  for (std::size_t i = 1; i < kDeaths; ++i) {
-    CAPTURE(i, backoffs[i - 1].line, backoffs[i].line);
-    // Each back-off is longer than the last, up to the 10 s cap...
-    CHECK(*backoffs[i].backoff_ms > *backoffs[i - 1].backoff_ms);
-    CHECK(*backoffs[i].backoff_ms <= 10'000);
-    // ...and kept: the next death comes no sooner than the back-off announced before it (the
-    // lines are timed as the test reads them: 20 ms of slack).
-    const auto gap =
-        std::chrono::duration_cast<milliseconds>(backoffs[i].logged - backoffs[i - 1].logged);
-    CHECK(gap.count() + 20 >= static_cast<long>(*backoffs[i - 1].backoff_ms));
-  }
+  check_growing_delays(delayed_of(deaths(echo.lines()), 0), kDeaths);
   // The log says why each died: std::abort() in on_process_start.
   CHECK_THAT(echo.output(), Catch::Contains("SIGABRT"));
   // The parent itself stays up.
@@ -751,34 +776,8 @@ TEST_CASE(
 
 // The supervisor's "passed max_rss_per_process" lines: "process PID (number N) passed
 // max_rss_per_process MS ms after it started: replacing it in MS ms (...)".
-struct MemoryBackOff {
-  unsigned number = 0;
-  Clock::time_point logged;
-  std::string line;
-  std::uint64_t delay_ms = 0;
-};
-
-std::vector<MemoryBackOff> memory_backoffs(const std::vector<Line>& lines) {
-  std::vector<MemoryBackOff> found;
-  for (const Line& line : lines) {
-    const std::size_t at = line.text.find("process ");
-    if (at == std::string::npos) continue;
-    std::string_view rest = std::string_view(line.text).substr(at);
-    std::optional<unsigned> number;
-    if (!take(rest, "process ") || !take_number<pid_t>(rest) || !take(rest, " (number ") ||
-        !(number = take_number<unsigned>(rest)) ||
-        !take(rest, ") passed max_rss_per_process ")) {
-      continue;
-    }
-    constexpr std::string_view kDelay = "replacing it in ";
-    const std::size_t in = rest.find(kDelay);
-    if (in == std::string_view::npos) continue;
-    rest.remove_prefix(in + kDelay.size());
-    const std::optional<std::uint64_t> delay = take_number<std::uint64_t>(rest);
-    if (!delay) continue;
-    found.push_back({*number, line.arrived, line.text, *delay});
-  }
-  return found;
+std::vector<ProcessEvent> memory_backoffs(const std::vector<Line>& lines) {
+  return process_events(lines, "passed max_rss_per_process ", "replacing it in ");
 }
 
 TEST_CASE(
@@ -791,31 +790,17 @@ TEST_CASE(
   EchoProcesses echo({"--processes", std::to_string(kProcesses), "--workers", "2",
                       "--max-rss-mb", "1", "--status-path", "/status"});
   const std::string address = echo.address();
-  const auto of_0 = [](const std::vector<Line>& lines) {
-    std::vector<MemoryBackOff> found;
-    for (MemoryBackOff& backoff : memory_backoffs(lines)) {
-      if (backoff.number == 0) found.push_back(std::move(backoff));
-    }
-    return found;
-  };
   const Clock::time_point started = Clock::now();
   const bool backed_off = echo.wait_until(
-      [&](const std::vector<Line>& lines) { return of_0(lines).size() >= kBackOffs; }, 15s);
+      [&](const std::vector<Line>& lines) {
+        return delayed_of(memory_backoffs(lines), 0).size() >= kBackOffs;
+      },
+      15s);
   const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
   INFO("echo's output:\n" << echo.output());
   REQUIRE(backed_off);
-
-  const std::vector<MemoryBackOff> backoffs = of_0(echo.lines());
-  for (std::size_t i = 1; i < kBackOffs; ++i) {
-    CAPTURE(i, backoffs[i - 1].line, backoffs[i].line);
-    CHECK(backoffs[i].delay_ms > backoffs[i - 1].delay_ms);
-    CHECK(backoffs[i].delay_ms <= 10'000);
-    // The replacement waits out the delay before it starts, so the next line comes no sooner
-    // (20 ms of slack: the lines are timed as the test reads them).
-    const auto gap =
-        std::chrono::duration_cast<milliseconds>(backoffs[i].logged - backoffs[i - 1].logged);
-    CHECK(gap.count() + 20 >= static_cast<long>(backoffs[i - 1].delay_ms));
-  }
+  // The replacement waits out the delay before it starts, so the next line comes no sooner.
+  check_growing_delays(delayed_of(memory_backoffs(echo.lines()), 0), kBackOffs);
 
   // Without the back-off each number would be replaced every tick or so: hundreds of
   // recycles in the time taken. With it, a handful.
@@ -828,13 +813,20 @@ TEST_CASE(
   // A process waiting for its replacement still serves: nothing is refused meanwhile.
   for (int i = 0; i < 20; ++i) {
     FcgiClient client(address);
-    const Response response = client.request({{"QUERY_STRING", "size=4"}});
-    REQUIRE(response.end.has_value());
-    CHECK(parse_cgi_response(response.out).body == "xxxx");
+    check_answered(client);
   }
 
   echo.signal(SIGTERM);
   CHECK(echo.wait() == 0);
+}
+
+// The children of `echo`, once `count` of them serve.
+std::vector<ProcessInfo> serving_children(EchoProcesses& echo, unsigned count) {
+  StatusPage status(echo.address());
+  REQUIRE(status.wait_running(count, kTimeout));
+  std::vector<ProcessInfo> children = children_of(echo.pid());
+  REQUIRE(children.size() == count);
+  return children;
 }
 
 TEST_CASE("a burst of connections is shared out between the processes, and every one is served",
@@ -847,12 +839,8 @@ TEST_CASE("a burst of connections is shared out between the processes, and every
   EchoProcesses echo({"--processes", std::to_string(kProcesses), "--workers", "4",
                       "--status-path", "/status"});
   const std::string address = echo.address();
-  StatusPage status(address);
-  REQUIRE(status.wait_running(kProcesses, kTimeout));
-  const std::vector<ProcessInfo> children = children_of(echo.pid());
-  REQUIRE(children.size() == kProcesses);
-  const std::uint16_t port =
-      static_cast<std::uint16_t>(std::stoul(address.substr(address.rfind(':') + 1)));
+  const std::vector<ProcessInfo> children = serving_children(echo, kProcesses);
+  const std::uint16_t port = port_of(address);
 
   std::vector<std::unique_ptr<FcgiClient>> clients;
   for (std::size_t i = 0; i < kConnections; ++i) {
@@ -880,9 +868,7 @@ TEST_CASE("a burst of connections is shared out between the processes, and every
 
   for (std::size_t i = 0; i < clients.size(); ++i) {
     CAPTURE(i);
-    const Response response = clients[i]->request({{"QUERY_STRING", "size=3"}});
-    REQUIRE(response.end.has_value());
-    CHECK(parse_cgi_response(response.out).body == "xxx");
+    check_answered(*clients[i]);
   }
   echo.signal(SIGTERM);
   CHECK(echo.wait() == 0);
@@ -898,21 +884,15 @@ TEST_CASE("a stopped process does not keep new connections from its serving sibl
   EchoProcesses echo({"--processes", std::to_string(kProcesses), "--workers", "4",
                       "--status-path", "/status"});
   const std::string address = echo.address();
-  StatusPage status(address);
-  REQUIRE(status.wait_running(kProcesses, kTimeout));
-  const std::vector<ProcessInfo> children = children_of(echo.pid());
-  REQUIRE(children.size() == kProcesses);
-  const std::uint16_t port =
-      static_cast<std::uint16_t>(std::stoul(address.substr(address.rfind(':') + 1)));
+  const std::vector<ProcessInfo> children = serving_children(echo, kProcesses);
+  const std::uint16_t port = port_of(address);
 
   REQUIRE(::kill(children[1].pid, SIGSTOP) == 0);
   std::vector<std::unique_ptr<FcgiClient>> clients;
   for (std::size_t i = 0; i < kConnections; ++i) {
     CAPTURE(i);
     clients.push_back(std::make_unique<FcgiClient>(address));
-    const Response response = clients.back()->request({{"QUERY_STRING", "size=3"}});
-    REQUIRE(response.end.has_value());
-    CHECK(parse_cgi_response(response.out).body == "xxx");
+    check_answered(*clients.back());
   }
   // Every connection kept open is with the process that runs, far past its share.
   CHECK(sockets_held(children[0].pid, connections_on(port)) >= kConnections);
@@ -1136,7 +1116,7 @@ TEST_CASE("the status page counts every request across a crash and a rolling res
   }
   {
     // The parent logs why, and the request the process was running as it died.
-    const std::vector<Death> died = deaths(echo.lines());
+    const std::vector<ProcessEvent> died = deaths(echo.lines());
     REQUIRE(died.size() == 1);
     CAPTURE(died[0].line);
     CHECK_THAT(died[0].line, Catch::Contains(kCrashIsSignal ? "signal SIGSEGV, 1 requests in flight"
