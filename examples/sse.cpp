@@ -14,6 +14,12 @@
 // is reported on standard output: "sse: sent N of N events" or "sse: stopped after I of N
 // events".
 //
+// When the server begins to stop (SIGTERM, SIGINT), Config::on_drain tells the publisher, which
+// sends each open stream a last event, "event: bye\ndata: server stopping\n\n", and ends it
+// ("sse: ended after I of N events: server stopping"), so the stop does not wait for the
+// shutdown deadline; a browser's EventSource then reconnects, to another process or to the
+// server once it is back.
+//
 // Behind nginx, the "X-Accel-Buffering: no" header it sends turns off nginx's buffering of the
 // response for this request, so events are not held back.
 //
@@ -67,7 +73,8 @@ struct Subscriber {
 };
 
 // The one thread that writes every stream's events.
-// Threading: Thread-safe: add() from any thread (the workers); the rest is its own thread's.
+// Threading: Thread-safe: add() from any thread (the workers), drain() from any thread (the
+// server's I/O thread); the rest is its own thread's.
 class Publisher {
  public:
   Publisher() : thread_([this](std::stop_token stop) { run(stop); }) {}
@@ -81,6 +88,15 @@ class Publisher {
     {
       const std::lock_guard lock(mutex_);
       added_.push_back(std::move(subscriber));
+    }
+    wake();
+  }
+
+  // From now on every stream, open or added later, gets its last event and ends.
+  void drain() {
+    {
+      const std::lock_guard lock(mutex_);
+      draining_ = true;
     }
     wake();
   }
@@ -99,10 +115,12 @@ class Publisher {
     std::string event;
     Clock::time_point next = Clock::now();
     while (!stop.stop_requested()) {
+      bool draining = false;
       {
         std::unique_lock lock(mutex_);
         woken_changed_.wait_until(lock, stop, next, [this] { return woken_; });
         woken_ = false;
+        draining = draining_;
         for (Subscriber& added : added_) open.push_back(std::move(added));
         added_.clear();
       }
@@ -111,6 +129,15 @@ class Publisher {
       next = Clock::now() + std::chrono::hours(1);
       const auto now = Clock::now();
       std::erase_if(open, [&](Subscriber& s) {
+        if (draining && s.stream.open()) {
+          event.clear();
+          http::append_sse_event(event, {.data = "server stopping", .event = "bye"});
+          s.stream.write(event);
+          s.stream.end();
+          fmt::print("sse: ended after {} of {} events: server stopping\n", s.sent, s.count);
+          std::fflush(stdout);
+          return true;
+        }
         if (s.due <= now && s.stream.open()) {
           event.clear();
           const std::string id = std::to_string(s.sent + 1);
@@ -143,6 +170,7 @@ class Publisher {
   std::condition_variable_any woken_changed_;
   std::vector<Subscriber> added_;  // Guarded by mutex_.
   bool woken_ = false;             // Guarded by mutex_.
+  bool draining_ = false;          // Guarded by mutex_.
   std::jthread thread_;            // last: it starts once the rest is made, stops first
 };
 
@@ -167,6 +195,8 @@ class EventStream : public fcgimux::Handler {
                     .due = Clock::now()});
   }
 
+  void drain() { publisher_.drain(); }
+
  private:
   Publisher publisher_;
 };
@@ -183,6 +213,7 @@ int main(int argc, char** argv) {
   }
   try {
     EventStream handler;
+    config.on_drain = [&handler] { handler.drain(); };
     fcgimux::Server server(config, handler);
     // local_endpoints() waits until run() has bound its listeners (empty if binding failed).
     const std::jthread announcer([&server] {

@@ -133,6 +133,15 @@ struct Config {
   /// guide.md, "Processes and threads"). An exception it throws is logged, and run() goes on.
   std::function<void(const std::vector<std::string>& endpoints)> on_listening{};
 
+  /// Runs on the I/O thread once, as the server begins to stop (stop(), SIGINT or SIGTERM, and
+  /// with `processes` > 1 in each child as it is stopped, recycled or replaced by SIGHUP), once
+  /// the listeners are closed. The stop waits for detached responses (Response::detach()) until
+  /// `shutdown_timeout`, and stops them only then: this is the moment to send each a last
+  /// event and end() it, or to tell the thread that writes them to, so that stopping is quick.
+  /// It must not block: the I/O thread serves every connection. An exception it throws is
+  /// logged.
+  std::function<void()> on_drain{};
+
   /// Named worker pools, tried in order: a request goes to the first whose match it meets,
   /// when its params are complete and before admission. A request no pool matches goes to the
   /// default pool, which the fields of this Config describe (Config::workers, max_requests,

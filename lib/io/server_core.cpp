@@ -598,6 +598,15 @@ void ServerCore::begin_drain() noexcept {
     }
     listener->close();
   }
+  if (config.on_drain) {
+    try {
+      config.on_drain();
+    } catch (const std::exception& error) {
+      logger.log(LogLevel::Error, "Config::on_drain threw: {}", error.what());
+    } catch (...) {
+      logger.log(LogLevel::Error, "Config::on_drain threw");
+    }
+  }
   uv_timer_start(
       &shutdown_timer_,
       [](uv_timer_t* timer) noexcept {

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 // The server-sent events example program (FCGIMUX_SSE_BINARY, built from examples/sse.cpp):
 // each event reaches the client while the handler is still running (Response::flush()), and
-// the handler stops when its client goes away.
+// the handler stops when its client goes away, or with a last event when the server stops.
 
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "child_process.hpp"
 #include "fcgi_client.hpp"
@@ -80,6 +82,29 @@ TEST_CASE("the sse example flushes each event at once and stops when its client 
   CHECK(stream_report(sse) == "sse: stopped after 1 of 1000 events");
 
   sse.signal(SIGTERM);
+  CHECK(sse.wait() == 0);
+}
+
+TEST_CASE("the sse example ends its open streams with a last event as the server stops",
+          "[integration][examples]") {
+  ChildProcess sse({FCGIMUX_SSE_BINARY, "--listen", "tcp:127.0.0.1:0"});
+  FcgiClient client(announced_address(sse));
+  // 1000 events a minute apart: the stream is open when the stop comes.
+  client.send_request(sse_params("count=1000&interval_ms=60000"), {});
+  std::string out;
+  while (out.find("data: 1 of 1000\n\n") == std::string::npos) {
+    const std::optional<ReceivedRecord> record = client.read_record();
+    REQUIRE(record.has_value());
+    out += record->content;
+  }
+
+  sse.signal(SIGTERM);
+  CHECK(stream_report(sse) == "sse: ended after 1 of 1000 events: server stopping");
+  const std::vector<std::uint16_t> ids{1};
+  const Response rest = std::move(client.collect(ids).by_id.at(1));
+  REQUIRE(rest.end.has_value());
+  CHECK(rest.end->protocol_status == protocol::ProtocolStatus::RequestComplete);
+  CHECK(rest.out == "event: bye\ndata: server stopping\n\n");
   CHECK(sse.wait() == 0);
 }
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -57,6 +58,17 @@ bool has_end_request(const std::vector<ReceivedRecord>& records) {
     if (record.header.type == protocol::RecordType::EndRequest) return true;
   }
   return false;
+}
+
+// `count` clients, each on a connection of its own with a request for a stream sent.
+std::vector<FcgiClient> stream_clients(std::string_view endpoint, std::size_t count) {
+  std::vector<FcgiClient> clients;
+  clients.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    clients.emplace_back(endpoint);
+    clients.back().send_request(stream_params(), {});
+  }
+  return clients;
 }
 
 TEST_CASE("a detached response goes on after its handler returned, without its worker",
@@ -355,12 +367,7 @@ TEST_CASE("at the shutdown deadline a thousand open streams are stopped and the 
   config.shutdown_timeout = 200ms;
   constexpr std::size_t kStreams = 1'000;
   std::optional<TestServer> server(std::in_place, handler, config);
-  std::vector<FcgiClient> clients;
-  clients.reserve(kStreams);
-  for (std::size_t i = 0; i < kStreams; ++i) {
-    clients.emplace_back(server->endpoint());
-    clients.back().send_request(stream_params(), {});
-  }
+  std::vector<FcgiClient> clients = stream_clients(server->endpoint(), kStreams);
   std::vector<ResponseStream> streams = box.take(kStreams);
   // Each stream's owner ends it when told it stopped, as a publisher would.
   std::mutex mutex;
@@ -393,6 +400,47 @@ TEST_CASE("at the shutdown deadline a thousand open streams are stopped and the 
   server.reset();
   // Cut short by the stop: each connection closed, without END_REQUEST.
   for (FcgiClient& client : clients) CHECK_FALSE(has_end_request(read_until_closed(client)));
+}
+
+TEST_CASE("Config::on_drain ends the open streams as the stop begins, not at its deadline",
+          "[integration][stream]") {
+  StreamBox box;
+  LambdaHandler handler = streaming_handler(box);
+  Config config = test_config();
+  // Far past the test's patience: a stop that waited for its deadline would be a failure.
+  config.shutdown_timeout = 60s;
+  constexpr std::size_t kStreams = 20;
+  std::vector<ResponseStream> streams;
+  std::vector<StopReason> reasons;
+  std::size_t drains = 0;
+  config.on_drain = [&] {
+    ++drains;
+    for (ResponseStream& stream : streams) {
+      reasons.push_back(stream.stop_reason());
+      CHECK(stream.write("data: bye\n\n") == Written::Queued);
+      stream.end(3);
+    }
+  };
+  std::optional<TestServer> server(std::in_place, handler, config);
+  std::vector<FcgiClient> clients = stream_clients(server->endpoint(), kStreams);
+  streams = box.take(kStreams);
+  for (ResponseStream& stream : streams) CHECK(stream.write("data: open\n\n") == Written::Queued);
+
+  server->stop();
+  CHECK(drains == 1);
+  CHECK(reasons == std::vector<StopReason>(kStreams, StopReason::None));  // still open then
+  CHECK(server->server().stats().streams_open == 0);
+  CHECK(server->server().stats().requests_abandoned == 0);
+  CHECK(server->server().stats().stream_writes_dropped == 0);
+  server.reset();
+  // Each stream ended whole: its last event, then END_REQUEST with the application's status.
+  for (FcgiClient& client : clients) {
+    const Response response = collect_one(client);
+    REQUIRE(response.end.has_value());
+    CHECK(response.end->protocol_status == ProtocolStatus::RequestComplete);
+    CHECK(response.end->app_status == 3);
+    CHECK(parse_cgi_response(response.out).body == "data: open\n\ndata: bye\n\n");
+  }
 }
 
 TEST_CASE("a stream never ended is abandoned at the shutdown and stays safe after the Server",
