@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <iterator>
+#include <type_traits>
+#include <variant>
 
 namespace fcgimux::observe {
 
@@ -111,225 +114,229 @@ std::string_view state_name(const WorkerSnapshot& worker) {
   return worker.running ? "Running" : "Idle";
 }
 
-// One worker's fields, escaped for the format at hand by `escape`.
-struct WorkerFields {
-  std::string pool;
-  long pid;
-  std::string_view state;
-  std::string start_time;
-  std::int64_t start_since;
-  std::uint64_t requests;
-  std::int64_t duration_us;
-  std::string method;
-  std::string uri;
-  std::uint64_t content_length;
-  std::string user;
-  std::string script;
+// A field's value. Each format writes it its own way (see written()): a string escaped as the
+// format needs, a time as local time or as seconds since the epoch, a double with php-fpm's
+// two decimals.
+using Value =
+    std::variant<std::string, std::int64_t, std::uint64_t, double, system_clock::time_point>;
+
+// One line of a block, under php-fpm's name for it. The formats agree on the names but for
+// case, which the renderers handle, and a child's number, which json_name overrides.
+struct Field {
+  std::string_view name;  // as the text format writes it
+  Value value;
+  std::string_view json_name = {};  // JSON's and XML's name, where it differs from `name`
 };
 
-template <class Escape>
-WorkerFields worker_fields(const Snapshot& s, const WorkerSnapshot& w, std::string start_time,
-                           Escape escape) {
-  return WorkerFields{.pool = escape(w.pool),
-                      .pid = w.thread_id,
-                      .state = state_name(w),
-                      .start_time = std::move(start_time),
-                      .start_since = seconds_between(w.started, s.now),
-                      .requests = w.requests,
-                      .duration_us = w.duration.count(),
-                      .method = escape(or_dash(w.method)),
-                      .uri = escape(or_dash(w.uri)),
-                      .content_length = w.content_length,
-                      .user = escape(or_dash(w.user)),
-                      .script = escape(or_dash(w.script))};
+// A block of fields in the order php-fpm writes them: the pool's, a child's or a worker's.
+using Block = std::vector<Field>;
+
+// The pool's fields, then the supervisor's when the server has several processes: every
+// format writes the two blocks together, the second right after the first.
+Block summary_block(const Snapshot& s) {
+  const PoolFields p = pool_fields(s);
+  Block block{{"pool", std::string(s.pool)},
+              {"process manager", "static"},
+              {"start time", s.start_time},
+              {"start since", p.start_since},
+              {"accepted conn", p.accepted},
+              {"listen queue", p.listen_queue},
+              {"max listen queue", p.max_listen_queue},
+              {"listen queue len", p.listen_queue_len},
+              {"idle processes", p.idle},
+              {"active processes", p.active},
+              {"total processes", p.total},
+              {"max active processes", p.max_active},
+              {"max children reached", p.max_children_reached},
+              {"slow requests", p.slow}};
+  if (!s.processes.empty()) {
+    block.insert(block.end(), {{"child processes", s.stats.processes_running},
+                               {"process restarts", s.stats.process_restarts},
+                               {"process recycles", s.stats.process_recycles}});
+  }
+  return block;
 }
 
-std::string same(std::string_view text) { return std::string(text); }
+Block child_block(const ProcessSnapshot& process) {
+  return {{"process number", std::uint64_t{process.number}, "number"},
+          {"pid", process.pid},
+          {"state", std::string(process.state)},
+          {"start time", process.started},
+          {"requests", process.requests},
+          {"memory", process.rss_bytes}};
+}
+
+// A worker's fields, led by its pool's name when the server has named pools.
+Block worker_block(const Snapshot& s, const WorkerSnapshot& w) {
+  // Built from a list rather than with push_back, whose moved Field GCC 12 at -O2 takes for
+  // uninitialized (-Wmaybe-uninitialized).
+  Block block = s.pools.empty() ? Block() : Block{{"pool", std::string(w.pool)}};
+  block.insert(block.end(), {{"pid", std::int64_t{w.thread_id}},
+                             {"state", std::string(state_name(w))},
+                             {"start time", w.started},
+                             {"start since", seconds_between(w.started, s.now)},
+                             {"requests", w.requests},
+                             {"request duration", std::int64_t{w.duration.count()}},
+                             {"request method", std::string(or_dash(w.method))},
+                             {"request URI", std::string(or_dash(w.uri))},
+                             {"content length", w.content_length},
+                             {"user", std::string(or_dash(w.user))},
+                             {"script", std::string(or_dash(w.script))},
+                             {"last request cpu", 0.0},
+                             {"last request memory", std::uint64_t{0}}});
+  return block;
+}
+
+std::vector<Block> child_blocks(const Snapshot& s) {
+  std::vector<Block> blocks;
+  for (const ProcessSnapshot& process : s.processes) blocks.push_back(child_block(process));
+  return blocks;
+}
+
+std::vector<Block> worker_blocks(const Snapshot& s) {
+  std::vector<Block> blocks;
+  for (const WorkerSnapshot& worker : s.worker) blocks.push_back(worker_block(s, worker));
+  return blocks;
+}
+
+// `field`'s name in `format`. php-fpm's text format says "request URI" where its other formats
+// write every name in lower case, and XML joins the words with dashes.
+std::string field_name(const Field& field, Format format) {
+  if (format == Format::Text) return std::string(field.name);
+  const bool data = format == Format::Json || format == Format::Xml;
+  std::string name(data && !field.json_name.empty() ? field.json_name : field.name);
+  for (char& c : name) {
+    c = format == Format::Xml && c == ' '
+            ? '-'
+            : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+// `value` as `format` writes it.
+std::string written(const Value& value, Format format) {
+  const bool data = format == Format::Json || format == Format::Xml;
+  return std::visit(
+      [&](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          if (format == Format::Json) return fmt::format("\"{}\"", json_escape(v));
+          return format == Format::Text ? v : html_escape(v);
+        } else if constexpr (std::is_same_v<T, system_clock::time_point>) {
+          return data ? std::to_string(epoch_seconds(v)) : written(local_time(v), format);
+        } else if constexpr (std::is_same_v<T, double>) {
+          return fmt::format("{:.2f}", v);
+        } else {
+          return std::to_string(v);
+        }
+      },
+      value);
+}
+
+// `name:` padded to php-fpm's value column, then the value, a line each.
+void text_block(std::string& out, const Block& block) {
+  for (const Field& field : block) {
+    append(out, "{:<22}{}\n", field_name(field, Format::Text) + ":",
+           written(field.value, Format::Text));
+  }
+}
 
 Page text(const Snapshot& s, bool full) {
-  const PoolFields p = pool_fields(s);
   std::string out;
-  append(out,
-         "pool:                 {}\n"
-         "process manager:      static\n"
-         "start time:           {}\n"
-         "start since:          {}\n"
-         "accepted conn:        {}\n"
-         "listen queue:         {}\n"
-         "max listen queue:     {}\n"
-         "listen queue len:     {}\n"
-         "idle processes:       {}\n"
-         "active processes:     {}\n"
-         "total processes:      {}\n"
-         "max active processes: {}\n"
-         "max children reached: {}\n"
-         "slow requests:        {}\n",
-         s.pool, local_time(s.start_time), p.start_since, p.accepted, p.listen_queue,
-         p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total, p.max_active,
-         p.max_children_reached, p.slow);
-  if (!s.processes.empty()) {
-    append(out,
-           "child processes:      {}\n"
-           "process restarts:     {}\n"
-           "process recycles:     {}\n",
-           s.stats.processes_running, s.stats.process_restarts, s.stats.process_recycles);
-  }
-  if (!full) return {"text/plain", std::move(out)};
-  for (const ProcessSnapshot& process : s.processes) {
-    append(out,
-           "\n========================\n"
-           "process number:       {}\n"
-           "pid:                  {}\n"
-           "state:                {}\n"
-           "start time:           {}\n"
-           "requests:             {}\n"
-           "memory:               {}\n",
-           process.number, process.pid, process.state, local_time(process.started),
-           process.requests, process.rss_bytes);
-  }
-  for (const WorkerSnapshot& worker : s.worker) {
-    const WorkerFields w = worker_fields(s, worker, local_time(worker.started), same);
-    out += "\n************************\n";
-    if (!s.pools.empty()) append(out, "pool:                 {}\n", w.pool);
-    append(out,
-           "pid:                  {}\n"
-           "state:                {}\n"
-           "start time:           {}\n"
-           "start since:          {}\n"
-           "requests:             {}\n"
-           "request duration:     {}\n"
-           "request method:       {}\n"
-           "request URI:          {}\n"
-           "content length:       {}\n"
-           "user:                 {}\n"
-           "script:               {}\n"
-           "last request cpu:     0.00\n"
-           "last request memory:  0\n",
-           w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
-           w.content_length, w.user, w.script);
+  text_block(out, summary_block(s));
+  if (full) {
+    for (const Block& child : child_blocks(s)) {
+      out += "\n========================\n";
+      text_block(out, child);
+    }
+    for (const Block& worker : worker_blocks(s)) {
+      out += "\n************************\n";
+      text_block(out, worker);
+    }
   }
   return {"text/plain", std::move(out)};
 }
 
+// `"name":value,...`.
+void json_members(std::string& out, const Block& block) {
+  for (const Field& field : block) {
+    if (&field != &block.front()) out += ',';
+    append(out, "\"{}\":{}", field_name(field, Format::Json), written(field.value, Format::Json));
+  }
+}
+
+void json_array(std::string& out, const std::vector<Block>& blocks) {
+  out += '[';
+  for (const Block& block : blocks) {
+    if (&block != &blocks.front()) out += ',';
+    out += '{';
+    json_members(out, block);
+    out += '}';
+  }
+  out += ']';
+}
+
 Page json(const Snapshot& s, bool full) {
-  const PoolFields p = pool_fields(s);
-  std::string out;
-  append(out,
-         "{{\"pool\":\"{}\",\"process manager\":\"static\",\"start time\":{},"
-         "\"start since\":{},\"accepted conn\":{},\"listen queue\":{},"
-         "\"max listen queue\":{},\"listen queue len\":{},\"idle processes\":{},"
-         "\"active processes\":{},\"total processes\":{},\"max active processes\":{},"
-         "\"max children reached\":{},\"slow requests\":{}",
-         json_escape(s.pool), epoch_seconds(s.start_time), p.start_since, p.accepted,
-         p.listen_queue, p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total,
-         p.max_active, p.max_children_reached, p.slow);
-  if (!s.processes.empty()) {
-    append(out, ",\"child processes\":{},\"process restarts\":{},\"process recycles\":{}",
-           s.stats.processes_running, s.stats.process_restarts, s.stats.process_recycles);
-  }
-  if (!full) {
-    out += "}";
-    return {"application/json", std::move(out)};
-  }
-  if (!s.processes.empty()) {
-    out += ",\"children\":[";
-    for (const ProcessSnapshot& process : s.processes) {
-      if (&process != &s.processes.front()) out += ",";
-      append(out,
-             "{{\"number\":{},\"pid\":{},\"state\":\"{}\",\"start time\":{},"
-             "\"requests\":{},\"memory\":{}}}",
-             process.number, process.pid, process.state, epoch_seconds(process.started),
-             process.requests, process.rss_bytes);
+  std::string out = "{";
+  json_members(out, summary_block(s));
+  if (full) {
+    if (!s.processes.empty()) {
+      out += ",\"children\":";
+      json_array(out, child_blocks(s));
     }
-    out += "]";
+    out += ", \"processes\":";
+    json_array(out, worker_blocks(s));
   }
-  out += ", \"processes\":[";
-  bool first = true;
-  for (const WorkerSnapshot& worker : s.worker) {
-    if (!first) out += ",";
-    first = false;
-    const WorkerFields w =
-        worker_fields(s, worker, std::to_string(epoch_seconds(worker.started)), json_escape);
-    if (!s.pools.empty()) append(out, "{{\"pool\":\"{}\",", w.pool);
-    append(out,
-           "{}\"pid\":{},\"state\":\"{}\",\"start time\":{},\"start since\":{},"
-           "\"requests\":{},\"request duration\":{},\"request method\":\"{}\","
-           "\"request uri\":\"{}\",\"content length\":{},\"user\":\"{}\",\"script\":\"{}\","
-           "\"last request cpu\":0.00,\"last request memory\":0}}",
-           s.pools.empty() ? "{" : "", w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
-           w.content_length, w.user, w.script);
-  }
-  out += "]}";
+  out += '}';
   return {"application/json", std::move(out)};
 }
 
+// `<name>value</name>` for each field, each followed by `separator`.
+void xml_elements(std::string& out, const Block& block, std::string_view separator) {
+  for (const Field& field : block) {
+    append(out, "<{0}>{1}</{0}>{2}", field_name(field, Format::Xml),
+           written(field.value, Format::Xml), separator);
+  }
+}
+
+// `<list>`, then each block as an `<item>` on a line of its own, then `</list>`.
+void xml_list(std::string& out, std::string_view list, std::string_view item,
+              const std::vector<Block>& blocks) {
+  append(out, "<{}>\n", list);
+  for (const Block& block : blocks) {
+    append(out, "<{}>", item);
+    xml_elements(out, block, "");
+    append(out, "</{}>\n", item);
+  }
+  append(out, "</{}>\n", list);
+}
+
 Page xml(const Snapshot& s, bool full) {
-  const PoolFields p = pool_fields(s);
-  std::string out;
-  append(out,
-         "<?xml version=\"1.0\" ?>\n"
-         "<status>\n"
-         "<pool>{}</pool>\n"
-         "<process-manager>static</process-manager>\n"
-         "<start-time>{}</start-time>\n"
-         "<start-since>{}</start-since>\n"
-         "<accepted-conn>{}</accepted-conn>\n"
-         "<listen-queue>{}</listen-queue>\n"
-         "<max-listen-queue>{}</max-listen-queue>\n"
-         "<listen-queue-len>{}</listen-queue-len>\n"
-         "<idle-processes>{}</idle-processes>\n"
-         "<active-processes>{}</active-processes>\n"
-         "<total-processes>{}</total-processes>\n"
-         "<max-active-processes>{}</max-active-processes>\n"
-         "<max-children-reached>{}</max-children-reached>\n"
-         "<slow-requests>{}</slow-requests>\n",
-         html_escape(s.pool), epoch_seconds(s.start_time), p.start_since, p.accepted,
-         p.listen_queue, p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total,
-         p.max_active, p.max_children_reached, p.slow);
-  if (!s.processes.empty()) {
-    append(out,
-           "<child-processes>{}</child-processes>\n"
-           "<process-restarts>{}</process-restarts>\n"
-           "<process-recycles>{}</process-recycles>\n",
-           s.stats.processes_running, s.stats.process_restarts, s.stats.process_recycles);
+  std::string out = "<?xml version=\"1.0\" ?>\n<status>\n";
+  xml_elements(out, summary_block(s), "\n");
+  if (full) {
+    if (!s.processes.empty()) xml_list(out, "children", "child", child_blocks(s));
+    xml_list(out, "processes", "process", worker_blocks(s));
   }
-  if (!full) {
-    out += "</status>";
-    return {"text/xml", std::move(out)};
-  }
-  if (!s.processes.empty()) {
-    out += "<children>\n";
-    for (const ProcessSnapshot& process : s.processes) {
-      append(out,
-             "<child><number>{}</number><pid>{}</pid><state>{}</state>"
-             "<start-time>{}</start-time><requests>{}</requests><memory>{}</memory></child>\n",
-             process.number, process.pid, html_escape(process.state),
-             epoch_seconds(process.started), process.requests, process.rss_bytes);
-    }
-    out += "</children>\n";
-  }
-  out += "<processes>\n";
-  for (const WorkerSnapshot& worker : s.worker) {
-    const WorkerFields w =
-        worker_fields(s, worker, std::to_string(epoch_seconds(worker.started)), html_escape);
-    out += "<process>";
-    if (!s.pools.empty()) append(out, "<pool>{}</pool>", w.pool);
-    append(out,
-           "<pid>{}</pid><state>{}</state><start-time>{}</start-time>"
-           "<start-since>{}</start-since><requests>{}</requests>"
-           "<request-duration>{}</request-duration><request-method>{}</request-method>"
-           "<request-uri>{}</request-uri><content-length>{}</content-length><user>{}</user>"
-           "<script>{}</script><last-request-cpu>0.00</last-request-cpu>"
-           "<last-request-memory>0</last-request-memory></process>\n",
-           w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
-           w.content_length, w.user, w.script);
-  }
-  out += "</processes>\n</status>";
+  out += "</status>";
   return {"text/xml", std::move(out)};
 }
 
+// A bordered table: a header row of the names in `header`, then a row of values per block.
+// The header comes apart from the rows so that it stands when there are none.
+void html_table(std::string& out, const Block& header, const std::vector<Block>& rows) {
+  out += "<table border=\"1\">\n<tr>";
+  for (const Field& field : header) append(out, "<th>{}</th>", field_name(field, Format::Html));
+  out += "</tr>\n";
+  for (const Block& row : rows) {
+    out += "<tr>";
+    for (const Field& field : row) append(out, "<td>{}</td>", written(field.value, Format::Html));
+    out += "</tr>\n";
+  }
+  out += "</table>";
+}
+
 Page html(const Snapshot& s, const Query& query) {
-  const PoolFields p = pool_fields(s);
   std::string out =
       "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" "
       "\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\n"
@@ -337,71 +344,21 @@ Page html(const Snapshot& s, const Query& query) {
   if (query.refresh_seconds > 0) {
     append(out, "<meta http-equiv=\"refresh\" content=\"{}\" />", query.refresh_seconds);
   }
-  append(out,
-         "<title>fcgimux status: {0}</title></head>\n"
-         "<body>\n"
-         "<table>\n"
-         "<tr><th>pool</th><td>{0}</td></tr>\n"
-         "<tr><th>process manager</th><td>static</td></tr>\n"
-         "<tr><th>start time</th><td>{1}</td></tr>\n"
-         "<tr><th>start since</th><td>{2}</td></tr>\n"
-         "<tr><th>accepted conn</th><td>{3}</td></tr>\n"
-         "<tr><th>listen queue</th><td>{4}</td></tr>\n"
-         "<tr><th>max listen queue</th><td>{5}</td></tr>\n"
-         "<tr><th>listen queue len</th><td>{6}</td></tr>\n"
-         "<tr><th>idle processes</th><td>{7}</td></tr>\n"
-         "<tr><th>active processes</th><td>{8}</td></tr>\n"
-         "<tr><th>total processes</th><td>{9}</td></tr>\n"
-         "<tr><th>max active processes</th><td>{10}</td></tr>\n"
-         "<tr><th>max children reached</th><td>{11}</td></tr>\n"
-         "<tr><th>slow requests</th><td>{12}</td></tr>\n",
-         html_escape(s.pool), html_escape(local_time(s.start_time)), p.start_since, p.accepted,
-         p.listen_queue, p.max_listen_queue, p.listen_queue_len, p.idle, p.active, p.total,
-         p.max_active, p.max_children_reached, p.slow);
-  if (!s.processes.empty()) {
-    append(out,
-           "<tr><th>child processes</th><td>{}</td></tr>\n"
-           "<tr><th>process restarts</th><td>{}</td></tr>\n"
-           "<tr><th>process recycles</th><td>{}</td></tr>\n",
-           s.stats.processes_running, s.stats.process_restarts, s.stats.process_recycles);
+  append(out, "<title>fcgimux status: {}</title></head>\n<body>\n<table>\n", html_escape(s.pool));
+  for (const Field& field : summary_block(s)) {
+    append(out, "<tr><th>{}</th><td>{}</td></tr>\n", field_name(field, Format::Html),
+           written(field.value, Format::Html));
   }
   out += "</table>\n";
-  if (!query.full) {
-    out += "</body></html>";
-    return {"text/html", std::move(out)};
-  }
-  if (!s.processes.empty()) {
-    out +=
-        "<table border=\"1\">\n<tr><th>process number</th><th>pid</th><th>state</th>"
-        "<th>start time</th><th>requests</th><th>memory</th></tr>\n";
-    for (const ProcessSnapshot& process : s.processes) {
-      append(out,
-             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-             process.number, process.pid, html_escape(process.state),
-             html_escape(local_time(process.started)), process.requests, process.rss_bytes);
+  if (query.full) {
+    // Blank snapshots lend the header rows their names.
+    if (!s.processes.empty()) {
+      html_table(out, child_block({}), child_blocks(s));
+      out += '\n';
     }
-    out += "</table>\n";
+    html_table(out, worker_block(s, {}), worker_blocks(s));
   }
-  out +=
-      "<table border=\"1\">\n<tr>";
-  if (!s.pools.empty()) out += "<th>pool</th>";
-  out +=
-      "<th>pid</th><th>state</th><th>start time</th>"
-      "<th>start since</th><th>requests</th><th>request duration</th><th>request method</th>"
-      "<th>request uri</th><th>content length</th><th>user</th><th>script</th>"
-      "<th>last request cpu</th><th>last request memory</th></tr>\n";
-  for (const WorkerSnapshot& worker : s.worker) {
-    const WorkerFields w =
-        worker_fields(s, worker, html_escape(local_time(worker.started)), html_escape);
-    out += "<tr>";
-    if (!s.pools.empty()) append(out, "<td>{}</td>", w.pool);
-    append(out,
-           "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-           "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>0.00</td><td>0</td></tr>\n",
-           w.pid, w.state, w.start_time, w.start_since, w.requests, w.duration_us, w.method, w.uri,
-           w.content_length, w.user, w.script);
-  }
-  out += "</table></body></html>";
+  out += "</body></html>";
   return {"text/html", std::move(out)};
 }
 
@@ -500,64 +457,73 @@ std::string pool_label(const Snapshot& s, const WorkerSnapshot& w) {
   return s.pools.empty() ? std::string() : fmt::format("pool=\"{}\",", label_value(w.pool));
 }
 
+// The Stats counters as fcgimux_* metrics, in the page's order, after fcgimux_workers (the
+// snapshot's worker count, not a counter).
+struct StatsMetric {
+  std::string_view name;
+  std::string_view type;
+  std::string_view help;
+  std::uint64_t Stats::*member;
+};
+constexpr StatsMetric kStatsMetrics[] = {
+    {"connections_accepted_total", "counter", "Connections accepted.",
+     &Stats::connections_accepted},
+    {"connections_refused_total", "counter",
+     "Connections closed at once: past max_connections or not an allowed client.",
+     &Stats::connections_refused},
+    {"connections_open", "gauge", "Connections open.", &Stats::connections_open},
+    {"requests_admitted_total", "counter", "Requests given to the workers.",
+     &Stats::requests_admitted},
+    {"requests_completed_total", "counter", "Requests whose handler returned.",
+     &Stats::requests_completed},
+    {"requests_failed_total", "counter", "Requests whose handler threw.", &Stats::requests_failed},
+    {"requests_body_too_large_total", "counter",
+     "Requests answered 413 as the handler's read_all() found the body past its limit.",
+     &Stats::requests_body_too_large},
+    {"requests_aborted_total", "counter", "Requests cancelled by an abort, a close or a deadline.",
+     &Stats::requests_aborted},
+    {"requests_overloaded_total", "counter", "Requests refused past max_requests.",
+     &Stats::requests_overloaded},
+    {"requests_refused_total", "counter",
+     "Requests refused: role, multiplexing, params or body limits.", &Stats::requests_refused},
+    {"requests_refused_params_total", "counter",
+     "Requests refused 431: params past max_params_bytes.", &Stats::requests_refused_params},
+    {"requests_refused_body_total", "counter",
+     "Requests refused 413: CONTENT_LENGTH past max_body_bytes.", &Stats::requests_refused_body},
+    {"requests_abandoned_total", "counter",
+     "Requests still running when the server stopped without them.", &Stats::requests_abandoned},
+    {"requests_running", "gauge", "Requests in a handler.", &Stats::requests_running},
+    {"requests_queued", "gauge", "Requests waiting for a worker.", &Stats::requests_queued},
+    {"requests_running_max", "gauge", "Most requests in handlers at once.",
+     &Stats::requests_running_max},
+    {"requests_queued_max", "gauge", "Most requests waiting at once.", &Stats::requests_queued_max},
+    {"slow_requests_total", "counter", "Requests that ran past slow_request_threshold.",
+     &Stats::slow_requests},
+    {"streams_open", "gauge", "Detached responses not yet ended.", &Stats::streams_open},
+    {"stream_writes_dropped_total", "counter",
+     "Writes to detached responses after their stop or end.", &Stats::stream_writes_dropped},
+    {"received_bytes_total", "counter", "Bytes read from clients.", &Stats::bytes_in},
+    {"sent_bytes_total", "counter", "Bytes written to clients.", &Stats::bytes_out},
+    {"input_buffered_bytes", "gauge", "Body bytes read, not yet read by handlers.",
+     &Stats::input_buffered},
+    {"output_buffered_bytes", "gauge", "Bytes queued for clients, not yet sent.",
+     &Stats::output_buffered},
+    {"params_pending_bytes", "gauge", "Params held by requests not yet ended.",
+     &Stats::params_pending},
+    {"processes_running", "gauge", "Processes serving (Config::processes).",
+     &Stats::processes_running},
+    {"process_restarts_total", "counter", "Child processes that died unasked, replaced.",
+     &Stats::process_restarts},
+    {"process_recycles_total", "counter",
+     "Child processes replaced for their request or memory limit, or a rolling restart.",
+     &Stats::process_recycles},
+};
+
 Page prometheus(const Snapshot& s, bool full) {
   std::string out;
   phpfpm_metrics(out, s);
-  const Stats& t = s.stats;
   metric(out, "workers", "gauge", "Worker threads.", s.workers);
-  metric(out, "connections_accepted_total", "counter", "Connections accepted.",
-         t.connections_accepted);
-  metric(out, "connections_refused_total", "counter",
-         "Connections closed at once: past max_connections or not an allowed client.",
-         t.connections_refused);
-  metric(out, "connections_open", "gauge", "Connections open.", t.connections_open);
-  metric(out, "requests_admitted_total", "counter", "Requests given to the workers.",
-         t.requests_admitted);
-  metric(out, "requests_completed_total", "counter", "Requests whose handler returned.",
-         t.requests_completed);
-  metric(out, "requests_failed_total", "counter", "Requests whose handler threw.",
-         t.requests_failed);
-  metric(out, "requests_body_too_large_total", "counter",
-         "Requests answered 413 as the handler's read_all() found the body past its limit.",
-         t.requests_body_too_large);
-  metric(out, "requests_aborted_total", "counter",
-         "Requests cancelled by an abort, a close or a deadline.", t.requests_aborted);
-  metric(out, "requests_overloaded_total", "counter", "Requests refused past max_requests.",
-         t.requests_overloaded);
-  metric(out, "requests_refused_total", "counter",
-         "Requests refused: role, multiplexing, params or body limits.", t.requests_refused);
-  metric(out, "requests_refused_params_total", "counter",
-         "Requests refused 431: params past max_params_bytes.", t.requests_refused_params);
-  metric(out, "requests_refused_body_total", "counter",
-         "Requests refused 413: CONTENT_LENGTH past max_body_bytes.", t.requests_refused_body);
-  metric(out, "requests_abandoned_total", "counter",
-         "Requests still running when the server stopped without them.", t.requests_abandoned);
-  metric(out, "requests_running", "gauge", "Requests in a handler.", t.requests_running);
-  metric(out, "requests_queued", "gauge", "Requests waiting for a worker.", t.requests_queued);
-  metric(out, "requests_running_max", "gauge", "Most requests in handlers at once.",
-         t.requests_running_max);
-  metric(out, "requests_queued_max", "gauge", "Most requests waiting at once.",
-         t.requests_queued_max);
-  metric(out, "slow_requests_total", "counter", "Requests that ran past slow_request_threshold.",
-         t.slow_requests);
-  metric(out, "streams_open", "gauge", "Detached responses not yet ended.", t.streams_open);
-  metric(out, "stream_writes_dropped_total", "counter",
-         "Writes to detached responses after their stop or end.", t.stream_writes_dropped);
-  metric(out, "received_bytes_total", "counter", "Bytes read from clients.", t.bytes_in);
-  metric(out, "sent_bytes_total", "counter", "Bytes written to clients.", t.bytes_out);
-  metric(out, "input_buffered_bytes", "gauge", "Body bytes read, not yet read by handlers.",
-         t.input_buffered);
-  metric(out, "output_buffered_bytes", "gauge", "Bytes queued for clients, not yet sent.",
-         t.output_buffered);
-  metric(out, "params_pending_bytes", "gauge", "Params held by requests not yet ended.",
-         t.params_pending);
-  metric(out, "processes_running", "gauge", "Processes serving (Config::processes).",
-         t.processes_running);
-  metric(out, "process_restarts_total", "counter", "Child processes that died unasked, replaced.",
-         t.process_restarts);
-  metric(out, "process_recycles_total", "counter",
-         "Child processes replaced for their request or memory limit, or a rolling restart.",
-         t.process_recycles);
+  for (const StatsMetric& m : kStatsMetrics) metric(out, m.name, m.type, m.help, s.stats.*m.member);
   if (full && !s.processes.empty()) {
     out +=
         "# HELP fcgimux_process_requests_total Requests the child process admitted.\n"
