@@ -10,7 +10,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -52,18 +54,26 @@ constexpr std::chrono::milliseconds kAbandonGrace{1'000};
 // milliseconds: how long a supervisor's command waits at most.
 constexpr std::uint64_t kProcessTick = 50;
 
+// Calls the application's `hook` (the Config field `name`), if set, with `args`; logs what it
+// throws, since the server goes on either way.
+template <class Hook, class... Args>
+void call_hook(const util::Logger& logger, std::string_view name, const Hook& hook,
+               const Args&... args) noexcept {
+  if (!hook) return;
+  try {
+    hook(args...);
+  } catch (const std::exception& error) {
+    logger.log(LogLevel::Error, "Config::{} threw: {}", name, error.what());
+  } catch (...) {
+    logger.log(LogLevel::Error, "Config::{} threw", name);
+  }
+}
+
 }  // namespace
 
 void announce(const Config& config, const std::vector<std::string>& endpoints,
               const util::Logger& logger) noexcept {
-  if (!config.on_listening) return;
-  try {
-    config.on_listening(endpoints);
-  } catch (const std::exception& error) {
-    logger.log(LogLevel::Error, "Config::on_listening threw: {}", error.what());
-  } catch (...) {
-    logger.log(LogLevel::Error, "Config::on_listening threw");
-  }
+  call_hook(logger, "on_listening", config.on_listening, endpoints);
 }
 
 unsigned worker_count(unsigned configured) noexcept {
@@ -598,15 +608,7 @@ void ServerCore::begin_drain() noexcept {
     }
     listener->close();
   }
-  if (config.on_drain) {
-    try {
-      config.on_drain();
-    } catch (const std::exception& error) {
-      logger.log(LogLevel::Error, "Config::on_drain threw: {}", error.what());
-    } catch (...) {
-      logger.log(LogLevel::Error, "Config::on_drain threw");
-    }
-  }
+  call_hook(logger, "on_drain", config.on_drain);
   uv_timer_start(
       &shutdown_timer_,
       [](uv_timer_t* timer) noexcept {
